@@ -1,0 +1,95 @@
+"""``create_app(settings)``: routers, middleware, error handlers and the lifespan of one service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from modelyard import __version__
+from modelyard.auth.router import admin_router, api_keys_router, auth_router, users_router
+from modelyard.auth.security import Security
+from modelyard.auth.service import ensure_bootstrap_admins
+from modelyard.compat import ml_api, pycm_api
+from modelyard.config import Settings, resolve_secret_key
+from modelyard.db import Database
+from modelyard.errors import install_error_handlers
+from modelyard.health import router as health_router
+from modelyard.http import HttpMetrics, RequestMiddleware
+from modelyard.jobs.executors import build_executor
+from modelyard.jobs.router import router as jobs_router
+from modelyard.kv import build_store
+from modelyard.storage import build_artifact_store
+
+__all__ = ["create_app"]
+
+API_PREFIX = "/api/v1"
+
+TAGS = [
+    {"name": "auth", "description": "Sign up, tokens, API keys and the current user."},
+    {"name": "admin", "description": "User management for admins."},
+    {"name": "jobs", "description": "Background jobs: state, progress, results, cancel."},
+    {"name": "system", "description": "Liveness, readiness and metrics."},
+    {"name": "compat: pycm-api", "description": "pycm-api's routes, unchanged for its clients."},
+    {
+        "name": "compat: Machine learning API",
+        "description": "The Machine learning API's routes, unchanged for its clients.",
+    },
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service. Migrations are applied by ``modelyard serve``/``migrate``, not here."""
+    settings = settings or Settings()
+    secret_key = resolve_secret_key(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        database = Database(
+            settings.database_url,
+            echo=settings.database.echo,
+            pool_size=settings.database.pool_size,
+            busy_ms=settings.database.sqlite_busy_timeout_ms,
+        )
+        app.state.database = database
+        app.state.ephemeral = build_store(settings.jobs.broker_url)
+        app.state.artifacts = build_artifact_store(settings)
+        security = app.state.security
+        with database.session() as session:
+            ensure_bootstrap_admins(session, security, settings.auth)
+        executor = build_executor(settings, database)
+        app.state.jobs = executor
+        executor.start()
+        try:
+            yield
+        finally:
+            executor.shutdown()
+            app.state.ephemeral.close()
+            database.dispose()
+
+    app = FastAPI(
+        title="modelyard",
+        version=__version__,
+        summary="Train, register, serve, log, evaluate and look at machine-learning models.",
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.security = Security(secret_key, settings.auth)
+    metrics = HttpMetrics() if settings.http.metrics_enabled else None
+    app.state.metrics = metrics
+
+    install_error_handlers(app)
+    app.add_middleware(
+        RequestMiddleware, max_body_bytes=settings.http.max_body_bytes, metrics=metrics
+    )
+
+    for router in (auth_router, users_router, api_keys_router, admin_router, jobs_router):
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(health_router, prefix=API_PREFIX)
+    app.include_router(health_router.metrics_router)  # type: ignore[attr-defined]
+    app.include_router(pycm_api.router)
+    app.include_router(ml_api.router)
+    return app

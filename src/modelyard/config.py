@@ -1,0 +1,234 @@
+"""Settings: one section per domain, read from ``MODELYARD_*`` environment variables.
+
+Nothing here reads the environment at import time; ``Settings()`` does, when it is built.
+Every section can also be built in code (tests do), so no global settings object exists.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "AuthSettings",
+    "ConfigError",
+    "DatabaseSettings",
+    "HttpSettings",
+    "JobsSettings",
+    "Settings",
+    "StorageSettings",
+    "resolve_secret_key",
+]
+
+MIN_SECRET_LENGTH = 32
+
+# Values copied from tutorials and .env templates; a deployment that kept one would sign
+# tokens anybody can forge.
+KNOWN_PLACEHOLDER_SECRETS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "changethis",
+        "change-this",
+        "secret",
+        "secret-key",
+        "secret_key",
+        "supersecret",
+        "your-secret-key",
+        "your_secret_key",
+        "your-secret-key-here",
+        "mysecretkey",
+        "development",
+        "dev",
+        "test",
+        "password",
+        "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7",
+    }
+)
+
+
+class ConfigError(Exception):
+    """The settings cannot work; raised before the service starts."""
+
+
+def _is_placeholder(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in KNOWN_PLACEHOLDER_SECRETS:
+        return True
+    return any(word in lowered for word in ("changeme", "change-me", "change_me", "placeholder"))
+
+
+def _section(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, extra="ignore", populate_by_name=True)
+
+
+class DatabaseSettings(BaseSettings):
+    """Where the tables live: a SQLite file in the data folder unless a URL is given."""
+
+    model_config = _section("MODELYARD_DATABASE_")
+
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; postgresql://... for PostgreSQL. Default: SQLite in data_dir.",
+    )
+    echo: bool = False
+    pool_size: int = Field(default=10, ge=1, le=200)
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+
+
+class AuthSettings(BaseSettings):
+    """Users, passwords, tokens, API keys and the bootstrap admin."""
+
+    model_config = _section("MODELYARD_AUTH_")
+
+    secret_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("secret_key", "MODELYARD_SECRET_KEY", "MODELYARD_AUTH_SECRET_KEY"),
+        description="Signs JWTs. When unset, a random key is generated and kept in data_dir.",
+    )
+    access_token_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    password_min_length: int = Field(default=6, ge=1, le=128)
+    password_max_length: int = Field(default=1024, ge=8, le=4096)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_seconds: int = Field(default=900, ge=1)
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+    api_key_touch_seconds: int = Field(
+        default=60, ge=0, description="How stale last_used_at may get before a use rewrites it."
+    )
+    admin_email: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("admin_email", "MODELYARD_ADMIN_EMAIL"),
+    )
+    admin_username: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("admin_username", "MODELYARD_ADMIN_USERNAME", "PYCM_API_ADMIN"),
+    )
+    admin_password: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "admin_password", "MODELYARD_ADMIN_PASSWORD", "PYCM_API_ADMIN_PASSWORD"
+        ),
+    )
+
+    @field_validator("secret_key")
+    @classmethod
+    def _refuse_weak_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        raw = value.get_secret_value()
+        if _is_placeholder(raw):
+            raise ValueError("the secret key is a known placeholder; set a random one")
+        if len(raw) < MIN_SECRET_LENGTH:
+            raise ValueError(f"the secret key must be at least {MIN_SECRET_LENGTH} characters")
+        return value
+
+
+class JobsSettings(BaseSettings):
+    """Background jobs: in-process by default, Celery workers when a broker URL is set."""
+
+    model_config = _section("MODELYARD_JOBS_")
+
+    broker_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("broker_url", "MODELYARD_BROKER_URL", "MODELYARD_JOBS_BROKER_URL"),
+        description="redis://... switches jobs to Celery workers and shared state to Redis.",
+    )
+    executor: Literal["auto", "local", "celery"] = "auto"
+    local_workers: int = Field(default=2, ge=1, le=64)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    queue_name: str = "modelyard"
+    task_modules: list[str] = Field(
+        default_factory=list,
+        description="Extra modules whose job bodies are registered (plug-ins, tests).",
+    )
+
+    @property
+    def uses_celery(self) -> bool:
+        if self.executor == "auto":
+            return self.broker_url is not None
+        return self.executor == "celery"
+
+
+class StorageSettings(BaseSettings):
+    """Artifacts (model files, reports, plots): a folder by default, S3 when the URL says so."""
+
+    model_config = _section("MODELYARD_STORAGE_")
+
+    artifact_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "artifact_url", "MODELYARD_ARTIFACT_URL", "MODELYARD_STORAGE_ARTIFACT_URL"
+        ),
+        description="A folder path, file:///path, or s3://bucket/prefix. Default: data_dir/artifacts.",
+    )
+    s3_endpoint_url: str | None = None
+
+
+class HttpSettings(BaseSettings):
+    """Limits and behaviour of the HTTP face."""
+
+    model_config = _section("MODELYARD_HTTP_")
+
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    metrics_enabled: bool = True
+    default_page_size: int = Field(default=50, ge=1, le=1000)
+    max_page_size: int = Field(default=500, ge=1, le=10_000)
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told, grouped by domain."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELYARD_", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Field(default=Path("data"), description="Holds the SQLite file, secret, artifacts.")
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{(self.data_dir / 'modelyard.db').resolve()}"
+
+    @property
+    def artifact_url(self) -> str:
+        return self.storage.artifact_url or str((self.data_dir / "artifacts").resolve())
+
+
+def resolve_secret_key(settings: Settings) -> str:
+    """Return the JWT secret: the configured one, or one generated once and kept in data_dir.
+
+    The generated key is written with owner-only permissions, so other local users cannot
+    read it and forge tokens.
+    """
+    if settings.auth.secret_key is not None:
+        return settings.auth.secret_key.get_secret_value()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / "secret_key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_text().strip()
+        if len(key) < MIN_SECRET_LENGTH:
+            raise ConfigError(f"{path} holds a secret shorter than {MIN_SECRET_LENGTH} characters")
+        if path.stat().st_mode & 0o077:
+            raise ConfigError(f"{path} is readable by others; run: chmod 600 {path}")
+        return key
+    key = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key

@@ -1,0 +1,209 @@
+"""One root error type, and the one place that turns any error into an HTTP response.
+
+Services raise ``ModelyardError`` subclasses and know nothing of HTTP. The renderer chooses the
+body's shape by the matched route: native routes answer ``{"error": {code, message, details}}``;
+a compatibility route carries the error shape of the system it imitates (see ``ErrorStyle``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
+
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "ErrorStyle",
+    "InvalidInput",
+    "ModelyardError",
+    "NotFound",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "ServiceUnavailable",
+    "TooManyRequests",
+    "Unauthenticated",
+    "error_response",
+    "install_error_handlers",
+    "native_error_body",
+    "styled_route",
+]
+
+log = logging.getLogger(__name__)
+
+
+class ModelyardError(Exception):
+    """Root of every error the service means to report to a client."""
+
+    status_code: int = 500
+    code: str = "internal_error"
+    message: str = "Internal server error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.message = message or type(self).message
+        self.details = details
+        self.headers = dict(headers or {})
+        super().__init__(self.message)
+
+
+class BadRequest(ModelyardError):
+    status_code = 400
+    code = "bad_request"
+    message = "Bad request"
+
+
+class Unauthenticated(ModelyardError):
+    status_code = 401
+    code = "unauthenticated"
+    message = "Missing or invalid credentials"
+
+
+class PermissionDenied(ModelyardError):
+    status_code = 403
+    code = "forbidden"
+    message = "Not allowed"
+
+
+class NotFound(ModelyardError):
+    status_code = 404
+    code = "not_found"
+    message = "Not found"
+
+
+class Conflict(ModelyardError):
+    status_code = 409
+    code = "conflict"
+    message = "Conflict"
+
+
+class PayloadTooLarge(ModelyardError):
+    status_code = 413
+    code = "payload_too_large"
+    message = "Request body is too large"
+
+
+class InvalidInput(ModelyardError):
+    status_code = 422
+    code = "validation_error"
+    message = "Request validation failed"
+
+
+class TooManyRequests(ModelyardError):
+    status_code = 429
+    code = "too_many_requests"
+    message = "Too many requests"
+
+
+class ServiceUnavailable(ModelyardError):
+    status_code = 503
+    code = "unavailable"
+    message = "Service unavailable"
+
+
+# An error style turns (status, code, message, details) into a JSON body.
+ErrorStyle = Callable[[int, str, str, Any], Any]
+
+
+def native_error_body(status: int, code: str, message: str, details: Any) -> Any:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def styled_route(style: ErrorStyle) -> type[APIRoute]:
+    """An APIRoute class whose errors are rendered in ``style`` (for compatibility routers)."""
+
+    class StyledRoute(APIRoute):
+        error_style = staticmethod(style)
+
+    return StyledRoute
+
+
+def _style_for(scope: Scope) -> ErrorStyle:
+    route = scope.get("route")
+    style = getattr(route, "error_style", None)
+    return style if style is not None else native_error_body
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def error_response(
+    scope: Scope,
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = _style_for(scope)(status, code, message, details)
+    return JSONResponse(jsonable_encoder(body), status_code=status, headers=dict(headers or {}))
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # Echoing the rejected input back could reflect a secret (a password, an API key), so
+    # only where and why are returned.
+    return [
+        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+        for err in exc.errors()
+    ]
+
+
+async def _handle_modelyard_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ModelyardError)
+    if exc.status_code >= 500:
+        log.error("service error: %s", exc.message, exc_info=exc)
+    return error_response(
+        request.scope, exc.status_code, exc.code, exc.message, exc.details, exc.headers
+    )
+
+
+async def _handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(
+        request.scope, 422, InvalidInput.code, InvalidInput.message, _validation_details(exc)
+    )
+
+
+async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else "HTTP error"
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return error_response(request.scope, exc.status_code, code, message, None, exc.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every known error type through the one renderer.
+
+    Unexpected exceptions are caught by the request middleware (``modelyard.http``), which
+    logs them with the request id and answers a bare 500 in the route's style.
+    """
+    app.add_exception_handler(ModelyardError, _handle_modelyard_error)
+    app.add_exception_handler(RequestValidationError, _handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _handle_http_exception)

@@ -1,0 +1,159 @@
+"""The request middleware: request id, body size limit, access log, metrics, last-resort 500.
+
+One pure-ASGI middleware does all five so a request pays for one wrapper, not five.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+from uuid import uuid4
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modelyard.errors import error_response
+from modelyard.logs import request_id_var
+
+__all__ = ["REQUEST_ID_HEADER", "HttpMetrics", "RequestMiddleware", "redact_target"]
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
+
+# Query parameters and path parameters whose values never reach a log line.
+SENSITIVE_NAMES = frozenset(
+    {"api_key", "apikey", "key", "token", "access_token", "password", "secret", "authorization"}
+)
+
+access_log = logging.getLogger("modelyard.access")
+error_log = logging.getLogger("modelyard.errors")
+
+
+class HttpMetrics:
+    """Request counters and latency histograms in a registry of the app's own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "modelyard_http_requests_total",
+            "HTTP requests answered, by route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "modelyard_http_request_duration_seconds",
+            "Time from request to the last byte of the response.",
+            ["method", "route"],
+            registry=self.registry,
+        )
+
+
+def redact_target(scope: Scope) -> str:
+    """The request's path and query as they may be logged: secrets replaced by ``***``."""
+    path: str = scope.get("path", "")
+    route = scope.get("route")
+    path_params: dict[str, Any] = scope.get("path_params") or {}
+    if route is not None and any(name in SENSITIVE_NAMES for name in path_params):
+        template: str = getattr(route, "path", path)
+        path = template
+        for name, value in path_params.items():
+            shown = "***" if name in SENSITIVE_NAMES else str(value)
+            path = path.replace("{" + name + "}", shown)
+    raw_query: bytes = scope.get("query_string", b"")
+    if not raw_query:
+        return path
+    pairs = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)
+    shown_pairs = [(k, "***" if k.lower() in SENSITIVE_NAMES else v) for k, v in pairs]
+    return f"{path}?{urlencode(shown_pairs, safe='*')}"
+
+
+class _BodyTooLarge(StarletteHTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"Request body is larger than {limit} bytes")
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: HttpMetrics | None) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and _VALID_REQUEST_ID.match(incoming) else uuid4().hex
+        request_id_var.set(request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            response = error_response(
+                scope, 413, "payload_too_large",
+                f"Request body is larger than {self.max_body_bytes} bytes",
+            )
+            await response(scope, receive, send_with_id)
+            self._record(scope, status, started)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _BodyTooLarge(self.max_body_bytes)
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        except Exception:
+            error_log.exception("unhandled error on %s %s", scope["method"], redact_target(scope))
+            if response_started:
+                raise
+            response = error_response(scope, 500, "internal_error", "Internal server error")
+            await response(scope, receive, send_with_id)
+        finally:
+            self._record(scope, status, started)
+
+    def _record(self, scope: Scope, status: int, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        if self.metrics is not None:
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.latency.labels(scope["method"], route).observe(elapsed)
+        access_log.info(
+            "%s %s %d",
+            scope["method"],
+            redact_target(scope),
+            status,
+            extra={"status": status, "duration_ms": round(elapsed * 1000, 2), "route": route},
+        )
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            decoded: str = value.decode("latin-1")
+            return decoded
+    return None

@@ -1,0 +1,110 @@
+"""Short-lived shared state (counters, results with a time to live).
+
+In-process by default; Redis when a broker URL is set, so every replica sees the same values.
+Sign-in throttling uses it now; async prediction results will too.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Protocol
+
+__all__ = ["EphemeralStore", "MemoryStore", "RedisStore", "build_store"]
+
+
+class EphemeralStore(Protocol):
+    def incr(self, key: str, ttl_seconds: int) -> int:
+        """Add one to a counter; the counter expires ``ttl_seconds`` after its first increment."""
+        ...
+
+    def get_int(self, key: str) -> int: ...
+
+    def ttl(self, key: str) -> int:
+        """Seconds until ``key`` expires (0 when absent)."""
+        ...
+
+    def delete(self, key: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class MemoryStore:
+    """A dict with expiry times, safe across threads of one process."""
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._values: dict[str, tuple[int, float]] = {}
+
+    def _live(self, key: str) -> tuple[int, float] | None:
+        entry = self._values.get(key)
+        if entry is not None and entry[1] <= self._clock():
+            del self._values[key]
+            return None
+        return entry
+
+    def incr(self, key: str, ttl_seconds: int) -> int:
+        with self._lock:
+            entry = self._live(key)
+            if entry is None:
+                entry = (0, self._clock() + ttl_seconds)
+            value = entry[0] + 1
+            self._values[key] = (value, entry[1])
+            return value
+
+    def get_int(self, key: str) -> int:
+        with self._lock:
+            entry = self._live(key)
+            return 0 if entry is None else entry[0]
+
+    def ttl(self, key: str) -> int:
+        with self._lock:
+            entry = self._live(key)
+            return 0 if entry is None else max(1, int(entry[1] - self._clock() + 0.999))
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._values.pop(key, None)
+
+    def close(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+
+class RedisStore:
+    """The same operations on Redis, with keys under one prefix."""
+
+    def __init__(self, url: str, prefix: str = "modelyard:") -> None:
+        import redis  # the scale-out extra; only needed when a broker URL is set
+
+        self._redis = redis.Redis.from_url(url)
+        self._prefix = prefix
+
+    def incr(self, key: str, ttl_seconds: int) -> int:
+        name = self._prefix + key
+        pipe = self._redis.pipeline()
+        pipe.incr(name)
+        pipe.expire(name, ttl_seconds, nx=True)
+        value, _ = pipe.execute()
+        return int(value)
+
+    def get_int(self, key: str) -> int:
+        value = self._redis.get(self._prefix + key)
+        return int(value) if value is not None else 0  # type: ignore[arg-type]
+
+    def ttl(self, key: str) -> int:
+        value = int(self._redis.ttl(self._prefix + key))  # type: ignore[arg-type]
+        return max(value, 0)
+
+    def delete(self, key: str) -> None:
+        self._redis.delete(self._prefix + key)
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+def build_store(broker_url: str | None, prefix: str = "modelyard:") -> EphemeralStore:
+    if broker_url and broker_url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisStore(broker_url, prefix)
+    return MemoryStore()

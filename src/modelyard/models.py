@@ -1,0 +1,7 @@
+"""Every table, imported in one place so Alembic and the tests see the whole schema."""
+
+from modelyard.auth.models import ApiKey, User
+from modelyard.db import Base
+from modelyard.jobs.models import Job
+
+__all__ = ["ApiKey", "Base", "Job", "User"]
