@@ -15,6 +15,7 @@ from modelyard.compat import ml_api, pycm_api
 from modelyard.config import Settings, resolve_secret_key
 from modelyard.db import Database
 from modelyard.errors import install_error_handlers
+from modelyard.health import metrics_router
 from modelyard.health import router as health_router
 from modelyard.http import HttpMetrics, RequestMiddleware
 from modelyard.jobs.executors import build_executor
@@ -89,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (auth_router, users_router, api_keys_router, admin_router, jobs_router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health_router, prefix=API_PREFIX)
-    app.include_router(health_router.metrics_router)  # type: ignore[attr-defined]
+    app.include_router(metrics_router)
     app.include_router(pycm_api.router)
     app.include_router(ml_api.router)
     return app

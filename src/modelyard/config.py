@@ -88,7 +88,9 @@ class AuthSettings(BaseSettings):
 
     secret_key: SecretStr | None = Field(
         default=None,
-        validation_alias=AliasChoices("secret_key", "MODELYARD_SECRET_KEY", "MODELYARD_AUTH_SECRET_KEY"),
+        validation_alias=AliasChoices(
+            "secret_key", "MODELYARD_SECRET_KEY", "MODELYARD_AUTH_SECRET_KEY"
+        ),
         description="Signs JWTs. When unset, a random key is generated and kept in data_dir.",
     )
     access_token_minutes: int = Field(default=30, ge=1, le=24 * 60)
@@ -108,7 +110,9 @@ class AuthSettings(BaseSettings):
     )
     admin_username: str | None = Field(
         default=None,
-        validation_alias=AliasChoices("admin_username", "MODELYARD_ADMIN_USERNAME", "PYCM_API_ADMIN"),
+        validation_alias=AliasChoices(
+            "admin_username", "MODELYARD_ADMIN_USERNAME", "PYCM_API_ADMIN"
+        ),
     )
     admin_password: SecretStr | None = Field(
         default=None,
@@ -137,7 +141,9 @@ class JobsSettings(BaseSettings):
 
     broker_url: str | None = Field(
         default=None,
-        validation_alias=AliasChoices("broker_url", "MODELYARD_BROKER_URL", "MODELYARD_JOBS_BROKER_URL"),
+        validation_alias=AliasChoices(
+            "broker_url", "MODELYARD_BROKER_URL", "MODELYARD_JOBS_BROKER_URL"
+        ),
         description="redis://... switches jobs to Celery workers and shared state to Redis.",
     )
     executor: Literal["auto", "local", "celery"] = "auto"
@@ -166,7 +172,7 @@ class StorageSettings(BaseSettings):
         validation_alias=AliasChoices(
             "artifact_url", "MODELYARD_ARTIFACT_URL", "MODELYARD_STORAGE_ARTIFACT_URL"
         ),
-        description="A folder path, file:///path, or s3://bucket/prefix. Default: data_dir/artifacts.",
+        description="A folder, file:///path or s3://bucket/prefix. Default: data_dir/artifacts.",
     )
     s3_endpoint_url: str | None = None
 
@@ -188,7 +194,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MODELYARD_", extra="ignore")
 
     environment: Literal["development", "production", "test"] = "development"
-    data_dir: Path = Field(default=Path("data"), description="Holds the SQLite file, secret, artifacts.")
+    data_dir: Path = Field(
+        default=Path("data"), description="Holds the SQLite file, secret, artifacts."
+    )
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
 
@@ -209,6 +217,15 @@ class Settings(BaseSettings):
         return self.storage.artifact_url or str((self.data_dir / "artifacts").resolve())
 
 
+def _read_secret_file(path: Path) -> str:
+    key = path.read_text().strip()
+    if len(key) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"{path} holds a secret shorter than {MIN_SECRET_LENGTH} characters")
+    if path.stat().st_mode & 0o077:
+        raise ConfigError(f"{path} is readable by others; run: chmod 600 {path}")
+    return key
+
+
 def resolve_secret_key(settings: Settings) -> str:
     """Return the JWT secret: the configured one, or one generated once and kept in data_dir.
 
@@ -222,12 +239,7 @@ def resolve_secret_key(settings: Settings) -> str:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        key = path.read_text().strip()
-        if len(key) < MIN_SECRET_LENGTH:
-            raise ConfigError(f"{path} holds a secret shorter than {MIN_SECRET_LENGTH} characters")
-        if path.stat().st_mode & 0o077:
-            raise ConfigError(f"{path} is readable by others; run: chmod 600 {path}")
-        return key
+        return _read_secret_file(path)
     key = secrets.token_urlsafe(48)
     with os.fdopen(fd, "w") as handle:
         handle.write(key)

@@ -20,7 +20,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from modelyard.errors import error_response
 from modelyard.logs import request_id_var
 
-__all__ = ["REQUEST_ID_HEADER", "HttpMetrics", "RequestMiddleware", "redact_target"]
+__all__ = [
+    "REQUEST_ID_HEADER",
+    "HttpMetrics",
+    "RequestMiddleware",
+    "redact_target",
+    "route_template",
+]
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
@@ -53,13 +59,28 @@ class HttpMetrics:
         )
 
 
+def route_template(scope: Scope) -> str | None:
+    """The matched route's full path template (``/api/v1/users/{user_id}``), or None.
+
+    A route inside an included router knows only its own part of the path, so the prefix is
+    taken from the real path, which has as many segments before the route's part as the prefix.
+    """
+    route = scope.get("route")
+    template: str | None = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if template is None:
+        return None
+    if ":path}" in template:
+        return template
+    parts = scope.get("path", "").split("/")
+    return "/".join(parts[: len(parts) - template.count("/")]) + template
+
+
 def redact_target(scope: Scope) -> str:
     """The request's path and query as they may be logged: secrets replaced by ``***``."""
     path: str = scope.get("path", "")
-    route = scope.get("route")
     path_params: dict[str, Any] = scope.get("path_params") or {}
-    if route is not None and any(name in SENSITIVE_NAMES for name in path_params):
-        template: str = getattr(route, "path", path)
+    template = route_template(scope)
+    if template is not None and any(name in SENSITIVE_NAMES for name in path_params):
         path = template
         for name, value in path_params.items():
             shown = "***" if name in SENSITIVE_NAMES else str(value)
@@ -105,19 +126,17 @@ class RequestMiddleware:
             await send(message)
 
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            response = error_response(
-                scope, 413, "payload_too_large",
-                f"Request body is larger than {self.max_body_bytes} bytes",
-            )
-            await response(scope, receive, send_with_id)
-            self._record(scope, status, started)
-            return
-
+        declared_too_large = (
+            declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes
+        )
         received = 0
 
+        # Raised when the app reads the body, after routing, so the error takes the matched
+        # route's shape; a route that never reads the body never pays for it.
         async def limited_receive() -> Message:
             nonlocal received
+            if declared_too_large:
+                raise _BodyTooLarge(self.max_body_bytes)
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
@@ -128,17 +147,22 @@ class RequestMiddleware:
         try:
             await self.app(scope, limited_receive, send_with_id)
         except Exception:
-            error_log.exception("unhandled error on %s %s", scope["method"], redact_target(scope))
+            error_log.exception(
+                "unhandled error on %s %s",
+                scope["method"],
+                redact_target(scope),
+                extra={"request_id": request_id},
+            )
             if response_started:
                 raise
             response = error_response(scope, 500, "internal_error", "Internal server error")
             await response(scope, receive, send_with_id)
         finally:
-            self._record(scope, status, started)
+            self._record(scope, status, started, request_id)
 
-    def _record(self, scope: Scope, status: int, started: float) -> None:
+    def _record(self, scope: Scope, status: int, started: float, request_id: str) -> None:
         elapsed = time.perf_counter() - started
-        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        route = route_template(scope) or "unmatched"
         if self.metrics is not None:
             self.metrics.requests.labels(scope["method"], route, str(status)).inc()
             self.metrics.latency.labels(scope["method"], route).observe(elapsed)
@@ -147,7 +171,12 @@ class RequestMiddleware:
             scope["method"],
             redact_target(scope),
             status,
-            extra={"status": status, "duration_ms": round(elapsed * 1000, 2), "route": route},
+            extra={
+                "request_id": request_id,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 2),
+                "route": route,
+            },
         )
 
 

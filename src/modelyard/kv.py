@@ -91,10 +91,10 @@ class RedisStore:
 
     def get_int(self, key: str) -> int:
         value = self._redis.get(self._prefix + key)
-        return int(value) if value is not None else 0  # type: ignore[arg-type]
+        return int(value) if value is not None else 0
 
     def ttl(self, key: str) -> int:
-        value = int(self._redis.ttl(self._prefix + key))  # type: ignore[arg-type]
+        value = int(self._redis.ttl(self._prefix + key))
         return max(value, 0)
 
     def delete(self, key: str) -> None:

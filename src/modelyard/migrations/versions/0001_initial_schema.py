@@ -12,7 +12,6 @@ from alembic import op
 
 import modelyard.db
 
-
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -86,7 +85,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_jobs_kind"), ["kind"], unique=False)
         batch_op.create_index(batch_op.f("ix_jobs_owner_id"), ["owner_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_jobs_state"), ["state"], unique=False)
-
 
 
 def downgrade() -> None:

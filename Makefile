@@ -1,0 +1,66 @@
+# One task runner for modelyard. `make serve` and `make test` do all the set-up they need.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The scale-out test run: PostgreSQL + Celery workers on Redis (database 15 is the tests' own).
+TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+PYTEST_ARGS ?=
+
+.PHONY: serve worker migrate test test-scaleout test-all fmt lint typecheck check migration lock clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Exact versions come from constraints.txt (refresh with `make lock`); ranges from pyproject.toml.
+$(VENV)/.installed-serve: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install -q -c constraints.txt -e '.[all]'
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $@ $(VENV)/.installed-serve
+
+serve: $(VENV)/.installed-serve  ## migrate, then serve on the embedded defaults (SQLite, in-process jobs)
+	$(BIN)/modelyard serve --host $(HOST) --port $(PORT)
+
+worker: $(VENV)/.installed-serve  ## a Celery worker (needs MODELYARD_BROKER_URL)
+	$(BIN)/modelyard worker
+
+migrate: $(VENV)/.installed-serve
+	$(BIN)/modelyard migrate
+
+test: $(VENV)/.installed-dev  ## the whole suite on the embedded defaults
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-scaleout: $(VENV)/.installed-dev  ## the whole suite on PostgreSQL + Celery/Redis
+	MODELYARD_TEST_DATABASE_URL=$(TEST_DATABASE_URL) MODELYARD_TEST_BROKER_URL=$(TEST_BROKER_URL) \
+		$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-all: test test-scaleout
+
+fmt: $(VENV)/.installed-dev
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+migration: $(VENV)/.installed-dev  ## make migration m="what changed"
+	$(BIN)/alembic -c alembic.ini upgrade head
+	$(BIN)/alembic -c alembic.ini revision --autogenerate -m "$(m)"
+
+lock: $(VENV)/.installed-dev  ## refresh constraints.txt from the venv
+	$(BIN)/pip freeze --exclude-editable | grep -v '^modelyard' > constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,93 @@
+"""How a request proves who it is: typed dependency aliases for routers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from modelyard.auth import service
+from modelyard.auth.exceptions import AdminRequired, MissingCredentials
+from modelyard.auth.models import User
+from modelyard.auth.security import Security
+from modelyard.auth.throttle import LoginThrottle
+from modelyard.db import SessionDep
+
+__all__ = [
+    "AdminUser",
+    "CurrentUser",
+    "LenientUser",
+    "SecurityDep",
+    "ThrottleDep",
+    "credential_from_authorization",
+]
+
+_bearer = HTTPBearer(auto_error=False, description="A JWT from /api/v1/auth/token, or an API key.")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
+
+
+def get_security(request: Request) -> Security:
+    security: Security = request.app.state.security
+    return security
+
+
+def get_throttle(request: Request) -> LoginThrottle:
+    settings = request.app.state.settings.auth
+    return LoginThrottle(
+        request.app.state.ephemeral, settings.login_max_failures, settings.login_lockout_seconds
+    )
+
+
+SecurityDep = Annotated[Security, Depends(get_security)]
+ThrottleDep = Annotated[LoginThrottle, Depends(get_throttle)]
+
+
+def get_current_user(
+    session: SessionDep,
+    security: SecurityDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> User:
+    raw = api_key or (bearer.credentials if bearer else None)
+    if not raw:
+        raise MissingCredentials(headers={"WWW-Authenticate": "Bearer"})
+    return service.authenticate_credential(session, security, raw)
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def require_admin(user: CurrentUser) -> User:
+    if not user.is_admin:
+        raise AdminRequired()
+    return user
+
+
+AdminUser = Annotated[User, Depends(require_admin)]
+
+
+def credential_from_authorization(header: str | None) -> str | None:
+    """``Bearer X`` or a bare ``X``: some clients put the raw token in the header."""
+    if not header or not header.strip():
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    if value and scheme.lower() == "bearer":
+        return value.strip()
+    return header.strip() if not value else None
+
+
+def get_lenient_user(
+    request: Request,
+    session: SessionDep,
+    security: SecurityDep,
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> User:
+    raw = api_key or credential_from_authorization(request.headers.get("authorization"))
+    if not raw:
+        raise MissingCredentials(headers={"WWW-Authenticate": "Bearer"})
+    return service.authenticate_credential(session, security, raw)
+
+
+# For compatibility routes whose clients send the token without "Bearer".
+LenientUser = Annotated[User, Depends(get_lenient_user)]

@@ -1,0 +1,119 @@
+"""Password hashing (argon2id), JWT access tokens (HS256 only) and API key material."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+import jwt
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from modelyard.auth.exceptions import InvalidToken
+from modelyard.config import AuthSettings
+from modelyard.db import utcnow
+
+__all__ = [
+    "API_KEY_MARK",
+    "ApiKeyMaterial",
+    "Security",
+    "api_key_matches",
+    "digest_api_key",
+    "generate_api_key",
+    "split_api_key",
+]
+
+JWT_ALGORITHM = "HS256"
+API_KEY_MARK = "mdy"
+
+
+class Security:
+    """The service's secrets and the operations that need them."""
+
+    def __init__(self, secret_key: str, settings: AuthSettings) -> None:
+        self._secret = secret_key
+        self.settings = settings
+        self._hasher = PasswordHasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+            type=Type.ID,
+        )
+        # Verified against when the account does not exist, so that an unknown account and a
+        # wrong password take the same time.
+        self._decoy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+
+    def hash_password(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify_password(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    def spend_verify_time(self, password: str) -> None:
+        self.verify_password(self._decoy_hash, password)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(password_hash)
+
+    def issue_access_token(self, user_id: int) -> tuple[str, int]:
+        lifetime = timedelta(minutes=self.settings.access_token_minutes)
+        now = utcnow()
+        claims = {"sub": str(user_id), "iat": now, "exp": now + lifetime, "typ": "access"}
+        token = jwt.encode(claims, self._secret, algorithm=JWT_ALGORITHM)
+        return token, int(lifetime.total_seconds())
+
+    def read_access_token(self, token: str) -> int:
+        """The user id in a valid token; ``InvalidToken`` for anything else."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[JWT_ALGORITHM],  # pinned: 'none' and RS/HS confusion are refused
+                options={"require": ["exp", "iat", "sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken() from exc
+        if claims.get("typ") != "access":
+            raise InvalidToken()
+        try:
+            return int(claims["sub"])
+        except (TypeError, ValueError) as exc:
+            raise InvalidToken() from exc
+
+
+@dataclass(frozen=True)
+class ApiKeyMaterial:
+    key: str  # shown to the user once
+    prefix: str  # public, stored, used to find the row
+    digest: str  # stored
+
+
+def digest_api_key(key: str) -> str:
+    # A key holds 256 random bits, so one fast hash is as safe as a slow one and keeps
+    # every authenticated request cheap.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def generate_api_key() -> ApiKeyMaterial:
+    prefix = secrets.token_hex(6)
+    key = f"{API_KEY_MARK}_{prefix}_{secrets.token_urlsafe(32)}"
+    return ApiKeyMaterial(key=key, prefix=prefix, digest=digest_api_key(key))
+
+
+def split_api_key(raw: str) -> str | None:
+    """The prefix of something shaped like a modelyard API key, else None."""
+    mark, _, rest = raw.partition("_")
+    prefix, _, secret = rest.partition("_")
+    if mark != API_KEY_MARK or len(prefix) != 12 or not secret:
+        return None
+    return prefix
+
+
+def api_key_matches(raw: str, digest: str) -> bool:
+    return hmac.compare_digest(digest_api_key(raw), digest)

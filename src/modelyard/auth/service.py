@@ -1,0 +1,314 @@
+"""Users, sign-in, tokens, API keys and admin operations, free of HTTP."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from modelyard.auth import repository
+from modelyard.auth.exceptions import (
+    AccountDisabled,
+    ApiKeyNotFound,
+    CannotChangeOwnAccount,
+    EmailTaken,
+    InvalidApiKey,
+    InvalidToken,
+    UnknownAccount,
+    UsernameTaken,
+    UserNotFound,
+    WeakPassword,
+    WrongPassword,
+)
+from modelyard.auth.models import ApiKey, Role, User
+from modelyard.auth.schemas import TokenRead
+from modelyard.auth.security import (
+    Security,
+    api_key_matches,
+    generate_api_key,
+    split_api_key,
+)
+from modelyard.auth.throttle import LoginThrottle
+from modelyard.config import AuthSettings
+from modelyard.db import utcnow
+
+__all__ = [
+    "USERNAME_PATTERN",
+    "authenticate_credential",
+    "authenticate_password",
+    "create_api_key",
+    "delete_user",
+    "ensure_admin",
+    "ensure_bootstrap_admins",
+    "find_by_login",
+    "get_user",
+    "issue_access_token",
+    "issue_sign_in_key",
+    "key_prefixes",
+    "list_api_keys",
+    "list_users",
+    "revoke_api_key",
+    "sign_up",
+    "update_user",
+    "user_from_token",
+]
+
+log = logging.getLogger(__name__)
+
+USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,149}$"
+_USERNAME = re.compile(USERNAME_PATTERN)
+SIGN_IN_KEYS_KEPT = 5
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def check_password_rules(password: str, settings: AuthSettings) -> None:
+    problems = []
+    if not password.strip():
+        problems.append("must not be empty or only spaces")
+    if len(password) < settings.password_min_length:
+        problems.append(f"must be at least {settings.password_min_length} characters")
+    if len(password) > settings.password_max_length:
+        problems.append(f"must be at most {settings.password_max_length} characters")
+    if problems:
+        raise WeakPassword(
+            "Password " + "; ".join(problems),
+            details=[{"loc": ["body", "password"], "msg": p} for p in problems],
+        )
+
+
+def sign_up(
+    session: Session,
+    security: Security,
+    *,
+    password: str,
+    email: str | None = None,
+    username: str | None = None,
+    role: str = Role.USER,
+) -> User:
+    """Create an account; the e-mail (case-insensitive) and the username are unique."""
+    if email is None and username is None:
+        raise ValueError("an account needs an e-mail or a username")
+    if username is not None and not _USERNAME.match(username):
+        raise ValueError("invalid username")
+    check_password_rules(password, security.settings)
+    email = normalize_email(email) if email is not None else None
+    if email is not None and repository.get_user_by_email(session, email) is not None:
+        raise EmailTaken()
+    if username is not None and repository.get_user_by_username(session, username) is not None:
+        raise UsernameTaken()
+    user = User(
+        email=email,
+        username=username,
+        password_hash=security.hash_password(password),
+        role=role,
+        is_active=True,
+    )
+    try:
+        with session.begin_nested():
+            repository.add(session, user)
+    except IntegrityError as exc:
+        # Two sign-ups raced past the checks above; the unique constraint decided.
+        raise EmailTaken() if email is not None else UsernameTaken() from exc
+    return user
+
+
+def find_by_login(session: Session, login: str) -> User | None:
+    """An account by e-mail (anything with '@') or by username."""
+    login = login.strip()
+    if "@" in login:
+        return repository.get_user_by_email(session, normalize_email(login))
+    return repository.get_user_by_username(session, login)
+
+
+def authenticate_password(
+    session: Session, security: Security, throttle: LoginThrottle, login: str, password: str
+) -> User:
+    """The account for these credentials, or an error; failures are counted per account."""
+    throttle.check(login)
+    user = find_by_login(session, login)
+    if user is None:
+        security.spend_verify_time(password)
+        throttle.failed(login)
+        raise UnknownAccount()
+    if not security.verify_password(user.password_hash, password):
+        throttle.failed(login)
+        raise WrongPassword()
+    throttle.succeeded(login)
+    if not user.is_active:
+        raise AccountDisabled()
+    if security.needs_rehash(user.password_hash):
+        user.password_hash = security.hash_password(password)
+    return user
+
+
+def issue_access_token(security: Security, user: User) -> TokenRead:
+    token, expires_in = security.issue_access_token(user.id)
+    return TokenRead(access_token=token, expires_in=expires_in)
+
+
+def _active(user: User | None, error: Exception) -> User:
+    if user is None:
+        raise error
+    if not user.is_active:
+        raise AccountDisabled()
+    return user
+
+
+def user_from_token(session: Session, security: Security, token: str) -> User:
+    user_id = security.read_access_token(token)
+    return _active(repository.get_user(session, user_id), InvalidToken())
+
+
+def user_from_api_key(session: Session, security: Security, raw: str) -> User:
+    prefix = split_api_key(raw)
+    key = repository.get_api_key_by_prefix(session, prefix) if prefix else None
+    if key is None or key.revoked_at is not None or not api_key_matches(raw, key.key_hash):
+        raise InvalidApiKey()
+    user = _active(key.user, InvalidApiKey())
+    now = utcnow()
+    touch_after = timedelta(seconds=security.settings.api_key_touch_seconds)
+    # Writing on every request would serialize readers on SQLite; a minute's staleness is fine.
+    if key.last_used_at is None or now - key.last_used_at >= touch_after:
+        key.last_used_at = now
+    return user
+
+
+def authenticate_credential(session: Session, security: Security, raw: str) -> User:
+    """The user behind a bearer credential: a modelyard API key or a JWT access token."""
+    raw = raw.strip()
+    if split_api_key(raw) is not None:
+        return user_from_api_key(session, security, raw)
+    return user_from_token(session, security, raw)
+
+
+def create_api_key(session: Session, user: User, name: str) -> tuple[ApiKey, str]:
+    """A new key for ``user``; the secret is returned here and never again."""
+    material = generate_api_key()
+    key = ApiKey(user_id=user.id, name=name, prefix=material.prefix, key_hash=material.digest)
+    repository.add(session, key)
+    return key, material.key
+
+
+def issue_sign_in_key(session: Session, user: User, name: str) -> str:
+    """A fresh key for a client that signs in to get one (pycm-api's sign-in answers a key).
+
+    Keys are stored hashed, so an old one cannot be shown again; the newest few are kept so
+    that clients already holding one keep working.
+    """
+    _, secret = create_api_key(session, user, name)
+    older = repository.active_keys_named(session, user.id, name)[SIGN_IN_KEYS_KEPT:]
+    repository.revoke_keys(session, [key.id for key in older])
+    return secret
+
+
+def list_api_keys(session: Session, user: User) -> Sequence[ApiKey]:
+    return repository.list_api_keys(session, user.id)
+
+
+def revoke_api_key(session: Session, user: User, key_id: int) -> None:
+    key = repository.get_api_key(session, user.id, key_id)
+    if key is None:
+        raise ApiKeyNotFound()
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+
+
+def key_prefixes(session: Session, users: Sequence[User]) -> dict[int, str]:
+    return repository.latest_active_key_prefixes(session, [user.id for user in users])
+
+
+def list_users(session: Session, *, limit: int, offset: int) -> tuple[Sequence[User], int]:
+    return repository.list_users(session, limit=limit, offset=offset), repository.count_users(
+        session
+    )
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = repository.get_user(session, user_id)
+    if user is None:
+        raise UserNotFound()
+    return user
+
+
+def update_user(
+    session: Session,
+    actor: User,
+    user_id: int,
+    *,
+    is_active: bool | None = None,
+    role: str | None = None,
+) -> User:
+    user = get_user(session, user_id)
+    if user.id == actor.id and (is_active is False or (role is not None and role != Role.ADMIN)):
+        raise CannotChangeOwnAccount()
+    if is_active is not None:
+        user.is_active = is_active
+    if role is not None:
+        user.role = role
+    session.flush()
+    return user
+
+
+def delete_user(session: Session, actor: User, user_id: int) -> None:
+    user = get_user(session, user_id)
+    if user.id == actor.id:
+        raise CannotChangeOwnAccount()
+    session.delete(user)
+    session.flush()
+
+
+def ensure_admin(
+    session: Session,
+    security: Security,
+    *,
+    password: str,
+    email: str | None = None,
+    username: str | None = None,
+) -> User:
+    """Make sure an active admin with this login and password exists; returns it."""
+    user = None
+    if email is not None:
+        user = repository.get_user_by_email(session, normalize_email(email))
+    if user is None and username is not None:
+        user = repository.get_user_by_username(session, username)
+    if user is None:
+        return sign_up(
+            session, security, password=password, email=email, username=username, role=Role.ADMIN
+        )
+    user.role = Role.ADMIN
+    user.is_active = True
+    if not security.verify_password(user.password_hash, password):
+        check_password_rules(password, security.settings)
+        user.password_hash = security.hash_password(password)
+    session.flush()
+    return user
+
+
+def ensure_bootstrap_admins(session: Session, security: Security, settings: AuthSettings) -> None:
+    """Create or update the admin named in the settings, if any."""
+    if settings.admin_password is None:
+        if settings.admin_email or settings.admin_username:
+            log.warning("an admin login is set but no admin password; no admin was created")
+        return
+    if settings.admin_email is None and settings.admin_username is None:
+        log.warning("an admin password is set but no admin e-mail or username")
+        return
+    username = settings.admin_username
+    email = settings.admin_email
+    if username is not None and "@" in username and email is None:
+        # pycm-api's PYCM_API_ADMIN may be an e-mail address.
+        email, username = username, None
+    ensure_admin(
+        session,
+        security,
+        password=settings.admin_password.get_secret_value(),
+        email=email,
+        username=username,
+    )

@@ -1,0 +1,143 @@
+"""``modelyard serve | worker | migrate | create-admin``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from modelyard import __version__
+from modelyard.config import ConfigError, Settings, resolve_secret_key
+from modelyard.db import Database
+from modelyard.logs import configure_logging
+
+__all__ = ["main"]
+
+log = logging.getLogger("modelyard.cli")
+
+
+def _load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc
+
+
+def _database(settings: Settings) -> Database:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Database(settings.database_url, echo=settings.database.echo)
+
+
+def _migrate(settings: Settings) -> None:
+    from modelyard.migrate import current_revision, upgrade
+
+    database = _database(settings)
+    try:
+        upgrade(database)
+        log.info("database schema at revision %s", current_revision(database))
+    finally:
+        database.dispose()
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    _migrate(settings)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from modelyard.app import create_app
+
+    resolve_secret_key(settings)  # fail before migrating when the secret is unusable
+    _migrate(settings)
+    app = create_app(settings)
+    log.info("serving on http://%s:%d (docs at /docs)", args.host, args.port)
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.jobs.broker_url:
+        raise ConfigError(
+            "modelyard worker runs Celery jobs and needs MODELYARD_BROKER_URL "
+            "(e.g. redis://127.0.0.1:6379/0); without it, jobs run inside `modelyard serve`"
+        )
+    from modelyard.jobs.celery_app import run_worker
+
+    run_worker(settings, concurrency=args.concurrency, pool=args.pool)
+    return 0
+
+
+def cmd_create_admin(args: argparse.Namespace, settings: Settings) -> int:
+    from modelyard.auth.security import Security
+    from modelyard.auth.service import ensure_admin
+
+    if not args.email and not args.username:
+        raise ConfigError("give --email or --username")
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Again: "):
+            raise ConfigError("the passwords differ")
+    _migrate(settings)
+    security = Security(resolve_secret_key(settings), settings.auth)
+    database = _database(settings)
+    try:
+        with database.session() as session:
+            user = ensure_admin(
+                session, security, password=password, email=args.email, username=args.username
+            )
+            user_id = user.id
+    finally:
+        database.dispose()
+    print(f"admin ready: id={user_id} {args.email or args.username}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelyard", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"modelyard {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="migrate the database, then serve the API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+
+    worker = commands.add_parser("worker", help="run a Celery worker for background jobs")
+    worker.add_argument("--concurrency", type=int, default=2)
+    worker.add_argument("--pool", choices=["prefork", "threads", "solo"], default="prefork")
+    worker.set_defaults(func=cmd_worker)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.set_defaults(func=cmd_migrate)
+
+    admin = commands.add_parser("create-admin", help="create or update an admin account")
+    admin.add_argument("--email")
+    admin.add_argument("--username")
+    admin.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    admin.set_defaults(func=cmd_create_admin)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _load_settings()
+        configure_logging(settings.log_level, settings.log_format)
+        code: int = args.func(args, settings)
+        return code
+    except ConfigError as exc:
+        print(f"modelyard: {exc}", file=sys.stderr)
+        return 2

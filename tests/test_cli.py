@@ -1,0 +1,163 @@
+"""The command line, run as a user runs it: real processes, a real server on a free port."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from modelyard.db import Database
+from tests.conftest import TEST_BROKER_URL, TEST_DATABASE_URL, TEST_SECRET
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "PYCM_API_"))}
+    env.update(
+        MODELYARD_DATA_DIR=str(data_dir),
+        MODELYARD_AUTH_ARGON2_MEMORY_KIB="1024",
+        MODELYARD_AUTH_ARGON2_TIME_COST="1",
+        MODELYARD_AUTH_ARGON2_PARALLELISM="1",
+    )
+    env.update(extra)
+    return env
+
+
+def _run(
+    args: list[str], env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "modelyard", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_migrate_and_create_admin_on_a_fresh_data_folder(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    migrated = _run(["migrate"], env)
+    assert migrated.returncode == 0, migrated.stderr
+    created = _run(
+        ["create-admin", "--email", "Root@Example.com", "--password-stdin"], env, "s3cret-pw\n"
+    )
+    assert created.returncode == 0, created.stderr
+    assert "admin ready" in created.stdout
+    engine = create_engine(f"sqlite:///{tmp_path / 'modelyard.db'}")
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT email, role, password_hash FROM users")).one()
+    engine.dispose()
+    assert row[0] == "root@example.com" and row[1] == "admin"
+    assert row[2].startswith("$argon2id$")
+    secret = tmp_path / "secret_key"
+    assert secret.exists() and (secret.stat().st_mode & 0o077) == 0
+
+
+def test_serve_refuses_a_placeholder_secret(tmp_path: Path) -> None:
+    result = _run(["serve", "--port", "1"], _env(tmp_path, MODELYARD_SECRET_KEY="changeme"))
+    assert result.returncode == 2
+    assert "placeholder" in result.stderr
+    assert not (tmp_path / "modelyard.db").exists()
+
+
+def test_worker_needs_a_broker(tmp_path: Path) -> None:
+    result = _run(["worker"], _env(tmp_path))
+    assert result.returncode == 2
+    assert "MODELYARD_BROKER_URL" in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def server(tmp_path: Path, database: Database) -> Iterator[tuple[str, Path]]:
+    """``modelyard serve`` in a child process, on the suite's database."""
+    port = _free_port()
+    extra = {"MODELYARD_SECRET_KEY": TEST_SECRET}
+    if TEST_DATABASE_URL:
+        extra["MODELYARD_DATABASE_URL"] = TEST_DATABASE_URL
+    if TEST_BROKER_URL:
+        extra["MODELYARD_BROKER_URL"] = TEST_BROKER_URL
+    log_path = tmp_path / "server.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "modelyard", "serve", "--port", str(port)],
+            env=_env(tmp_path, **extra),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log_path.read_text()
+            try:
+                if httpx.get(f"{base}/api/v1/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not become ready"
+            time.sleep(0.2)
+        yield base, log_path
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_the_documents_auth_requests_work_against_a_running_server(
+    server: tuple[str, Path],
+) -> None:
+    base, log_path = server
+    # pycm-api: "Sign up" cURL, then the workflow's sign-in.
+    signed_up = httpx.post(
+        f"{base}/sign_up/",
+        headers={"Content-Type": "application/json"},
+        content='{"email": "test@example.com", "password": "test123"}',
+    )
+    assert signed_up.status_code == 200, signed_up.text
+    api_key = signed_up.json()["api_key"]
+    signed_in = httpx.post(
+        f"{base}/sign_in/", json={"email": "test@example.com", "password": "test123"}
+    )
+    assert signed_in.status_code == 200 and signed_in.json()["id"] == signed_up.json()["id"]
+
+    # Machine learning API: register, register again, token, raw token use.
+    user_dict = {
+        "username": "eligijus_bujokas",
+        "password": "password",
+        "email": "eligijus@testmail.com",
+    }
+    assert httpx.post(f"{base}/register-user", json=user_dict).status_code == 201
+    again = httpx.post(f"{base}/register-user", json=user_dict)
+    assert again.status_code == 409 and again.json()["message"] == "User already exists"
+    token = httpx.post(f"{base}/token", json=user_dict).json()["token"]
+    assert httpx.get(f"{base}/token_status/{token}").json() == {"message": "Token is valid"}
+
+    # The native face with the same credentials.
+    me = httpx.get(f"{base}/api/v1/users/me", headers={"Authorization": f"Bearer {api_key}"})
+    assert me.status_code == 200 and me.json()["email"] == "test@example.com"
+    assert httpx.get(f"{base}/api/v1/users/me", params={"api_key": api_key}).status_code == 401
+
+    time.sleep(0.3)  # let the log lines reach the file
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    access = [line for line in lines if line["logger"] == "modelyard.access"]
+    assert access and all(line.get("request_id") for line in access)
+    text_log = log_path.read_text()
+    assert api_key not in text_log and token not in text_log
