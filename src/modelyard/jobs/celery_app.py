@@ -1,0 +1,162 @@
+"""Celery, behind this one module: the app, the executor that sends to it, and the worker.
+
+The broker carries job ids only, under one stable task name; the job table holds parameters,
+state and results, so no result backend is configured. Messages are acknowledged after the
+job ran (``acks_late``) and given back if the worker process dies, so a crash costs an attempt,
+never the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from typing import Any
+
+from celery import Celery, Task
+from celery.signals import worker_process_shutdown
+
+from modelyard.config import ConfigError, Settings
+from modelyard.db import Database
+from modelyard.jobs.registry import load_task_modules
+from modelyard.jobs.runner import run_job
+from modelyard.logs import configure_logging
+
+__all__ = ["RUN_JOB_TASK", "CeleryExecutor", "make_celery", "run_worker"]
+
+log = logging.getLogger(__name__)
+
+RUN_JOB_TASK = "modelyard.jobs.run"
+
+# Redis gives an unacknowledged message to another worker after this long, even if the first
+# is still busy with it; a job running longer would run twice. Longer than any job should
+# take, shorter than forever (it is also how long a message of a killed worker waits).
+VISIBILITY_TIMEOUT_SECONDS = 12 * 3600
+
+
+class _ProcessDatabase:
+    """One Database per process, built on first use.
+
+    A prefork worker forks its children after the app is built; an engine made before the
+    fork would share its sockets with every child.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._database: Database | None = None
+
+    def get(self) -> Database:
+        with self._lock:
+            if self._database is None or self._pid != os.getpid():
+                settings = self._settings
+                self._database = Database(
+                    settings.database_url,
+                    echo=settings.database.echo,
+                    pool_size=settings.database.pool_size,
+                    busy_ms=settings.database.sqlite_busy_timeout_ms,
+                )
+                self._pid = os.getpid()
+            return self._database
+
+    def dispose(self) -> None:
+        with self._lock:
+            if self._database is not None and self._pid == os.getpid():
+                self._database.dispose()
+            self._database = None
+
+
+def make_celery(settings: Settings, *, database: _ProcessDatabase | None = None) -> Celery:
+    """A Celery app for ``settings``: JSON, late acks, one message prefetched per process."""
+    broker_url = settings.jobs.broker_url
+    if not broker_url:
+        raise ConfigError("Celery needs a broker: set MODELYARD_BROKER_URL")
+    app = Celery("modelyard", broker=broker_url, set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_backend=None,
+        task_ignore_result=True,
+        task_default_queue=settings.jobs.queue_name,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        # A redelivered message may re-claim a STARTED job (its worker is taken for lost);
+        # the job that was running on a lost connection must then stop, not run twice.
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
+        enable_utc=True,
+        timezone="UTC",
+    )
+    databases = database or _ProcessDatabase(settings)
+
+    @app.task(name=RUN_JOB_TASK, bind=True, ignore_result=True)
+    def run(task: Task, job_id: str) -> None:
+        delivery_info: dict[str, Any] = task.request.delivery_info or {}
+        run_job(databases.get(), job_id, redelivered=bool(delivery_info.get("redelivered")))
+
+    return app
+
+
+class CeleryExecutor:
+    """Sends job ids to Celery workers; the workers run them with the shared runner."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._queue = settings.jobs.queue_name
+        self._max_attempts = settings.jobs.max_attempts
+        self._app = make_celery(settings)
+
+    @property
+    def max_attempts(self) -> int:
+        return self._max_attempts
+
+    @property
+    def celery(self) -> Celery:
+        return self._app
+
+    def start(self) -> None:
+        # Workers recover their own work: the broker gives back the messages of a lost one.
+        return None
+
+    def submit(self, job_id: str) -> None:
+        # task_id = job id: the broker's view and the table's name the same thing.
+        self._app.send_task(RUN_JOB_TASK, args=[job_id], task_id=job_id, queue=self._queue)
+
+    def shutdown(self) -> None:
+        self._app.close()
+
+
+def run_worker(
+    settings: Settings, *, concurrency: int, pool: str = "prefork", hostname: str | None = None
+) -> None:
+    """Run a Celery worker for the job queue until it is told to stop (``modelyard worker``)."""
+    configure_logging(settings.log_level, settings.log_format)
+    load_task_modules(settings.jobs.task_modules)
+    databases = _ProcessDatabase(settings)
+    app = make_celery(settings, database=databases)
+
+    def _dispose(**_: Any) -> None:
+        databases.dispose()
+
+    worker_process_shutdown.connect(_dispose, weak=False)
+    worker = app.Worker(
+        hostname=hostname or f"modelyard.{os.getpid()}@{socket.gethostname()}",
+        concurrency=concurrency,
+        pool_cls=pool,
+        queues=[settings.jobs.queue_name],
+        loglevel=settings.log_level.upper(),
+        quiet=True,
+        without_gossip=True,
+        without_mingle=True,
+    )
+    try:
+        worker.start()
+    finally:
+        worker_process_shutdown.disconnect(_dispose)
+        databases.dispose()
+    if worker.exitcode:
+        raise SystemExit(worker.exitcode)
