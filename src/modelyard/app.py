@@ -48,12 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        database = Database(
-            settings.database_url,
-            echo=settings.database.echo,
-            pool_size=settings.database.pool_size,
-            busy_ms=settings.database.sqlite_busy_timeout_ms,
-        )
+        database = Database.from_settings(settings)
         app.state.database = database
         app.state.ephemeral = build_store(settings.jobs.broker_url)
         app.state.artifacts = build_artifact_store(settings)

@@ -32,7 +32,7 @@ def _load_settings() -> Settings:
 
 def _database(settings: Settings) -> Database:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Database(settings.database_url, echo=settings.database.echo)
+    return Database.from_settings(settings)
 
 
 def _migrate(settings: Settings) -> None:

@@ -19,6 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from modelyard.config import Settings
+
 __all__ = [
     "Base",
     "Database",
@@ -96,6 +98,15 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas(busy_ms))
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        return cls(
+            settings.database_url,
+            echo=settings.database.echo,
+            pool_size=settings.database.pool_size,
+            busy_ms=settings.database.sqlite_busy_timeout_ms,
+        )
 
     @contextmanager
     def session(self) -> Iterator[Session]:

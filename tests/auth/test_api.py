@@ -292,3 +292,12 @@ def test_admin_update_refuses_unknown_fields(client: TestClient) -> None:
         f"/api/v1/admin/users/{user.id}", json={"password_hash": "x"}, headers=admin.headers
     )
     assert response.status_code == 422
+
+
+def test_admin_listing_pages_are_bounded(client: TestClient) -> None:
+    admin = make_admin(client)
+    too_many = client.get("/api/v1/admin/users", params={"limit": 100_000}, headers=admin.headers)
+    assert too_many.status_code == 422
+    assert _error(too_many.json())["details"][0]["loc"] == ["query", "limit"]
+    default = client.get("/api/v1/admin/users", headers=admin.headers).json()
+    assert default["limit"] == client.app.state.settings.http.default_page_size  # type: ignore[attr-defined]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 
 from modelyard.auth import service
 from modelyard.auth.dependencies import AdminUser, CurrentUser, SecurityDep, ThrottleDep
@@ -19,6 +17,7 @@ from modelyard.auth.schemas import (
     UserRead,
 )
 from modelyard.db import SessionDep
+from modelyard.pagination import PageParamsDep
 from modelyard.schemas import Page
 
 __all__ = ["admin_router", "api_keys_router", "auth_router", "users_router"]
@@ -27,9 +26,6 @@ auth_router = APIRouter(prefix="/auth", tags=["auth"])
 users_router = APIRouter(prefix="/users", tags=["auth"])
 api_keys_router = APIRouter(prefix="/api-keys", tags=["auth"])
 admin_router = APIRouter(prefix="/admin", tags=["admin"])
-
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 @users_router.post("", response_model=UserRead, status_code=status.HTTP_201_CREATED)
@@ -75,12 +71,10 @@ def revoke_api_key(key_id: int, user: CurrentUser, session: SessionDep) -> None:
 
 
 @admin_router.get("/users", response_model=Page[UserRead])
-def list_users(
-    admin: AdminUser, session: SessionDep, limit: Limit = 50, offset: Offset = 0
-) -> object:
+def list_users(admin: AdminUser, session: SessionDep, page: PageParamsDep) -> object:
     """List every user (admins only)."""
-    users, total = service.list_users(session, limit=limit, offset=offset)
-    return {"items": users, "total": total, "limit": limit, "offset": offset}
+    users, total = service.list_users(session, limit=page.limit, offset=page.offset)
+    return {"items": users, "total": total, "limit": page.limit, "offset": page.offset}
 
 
 @admin_router.get("/users/{user_id}", response_model=UserRead)

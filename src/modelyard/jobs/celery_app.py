@@ -51,13 +51,7 @@ class _ProcessDatabase:
     def get(self) -> Database:
         with self._lock:
             if self._database is None or self._pid != os.getpid():
-                settings = self._settings
-                self._database = Database(
-                    settings.database_url,
-                    echo=settings.database.echo,
-                    pool_size=settings.database.pool_size,
-                    busy_ms=settings.database.sqlite_busy_timeout_ms,
-                )
+                self._database = Database.from_settings(self._settings)
                 self._pid = os.getpid()
             return self._database
 

@@ -1,17 +1,14 @@
-"""Dependencies of the jobs routes, and the executor for other domains' routes."""
+"""The running executor, for routes that submit jobs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 
-from modelyard.config import Settings
-from modelyard.errors import InvalidInput
 from modelyard.jobs.executors import JobExecutor
 
-__all__ = ["ExecutorDep", "PageParams", "PageParamsDep", "get_executor", "get_page_params"]
+__all__ = ["ExecutorDep", "get_executor"]
 
 
 def get_executor(request: Request) -> JobExecutor:
@@ -20,29 +17,3 @@ def get_executor(request: Request) -> JobExecutor:
 
 
 ExecutorDep = Annotated[JobExecutor, Depends(get_executor)]
-
-
-@dataclass(frozen=True)
-class PageParams:
-    limit: int
-    offset: int
-
-
-def get_page_params(
-    request: Request,
-    limit: Annotated[int | None, Query(ge=1, description="Items per page.")] = None,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
-) -> PageParams:
-    # The bounds live in settings, so they are applied here rather than in Query().
-    settings: Settings = request.app.state.settings
-    if limit is None:
-        limit = settings.http.default_page_size
-    if limit > settings.http.max_page_size:
-        raise InvalidInput(
-            f"limit must be at most {settings.http.max_page_size}",
-            details=[{"loc": ["query", "limit"], "msg": "too large", "type": "less_than_equal"}],
-        )
-    return PageParams(limit=limit, offset=offset)
-
-
-PageParamsDep = Annotated[PageParams, Depends(get_page_params)]

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Query
 from modelyard.auth.dependencies import CurrentUser
 from modelyard.db import SessionDep
 from modelyard.jobs import service
-from modelyard.jobs.dependencies import PageParamsDep
 from modelyard.jobs.schemas import JobRead, JobStateName
+from modelyard.pagination import PageParamsDep
 from modelyard.schemas import Page
 
 __all__ = ["router"]

@@ -1,0 +1,39 @@
+"""``limit``/``offset`` query parameters, bounded by the HTTP settings, for every list route."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+
+from modelyard.config import Settings
+from modelyard.errors import InvalidInput
+
+__all__ = ["PageParams", "PageParamsDep", "get_page_params"]
+
+
+@dataclass(frozen=True)
+class PageParams:
+    limit: int
+    offset: int
+
+
+def get_page_params(
+    request: Request,
+    limit: Annotated[int | None, Query(ge=1, description="Items per page.")] = None,
+    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+) -> PageParams:
+    # The bounds live in settings, so they are applied here rather than in Query().
+    settings: Settings = request.app.state.settings
+    if limit is None:
+        limit = settings.http.default_page_size
+    if limit > settings.http.max_page_size:
+        raise InvalidInput(
+            f"limit must be at most {settings.http.max_page_size}",
+            details=[{"loc": ["query", "limit"], "msg": "too large", "type": "less_than_equal"}],
+        )
+    return PageParams(limit=limit, offset=offset)
+
+
+PageParamsDep = Annotated[PageParams, Depends(get_page_params)]
