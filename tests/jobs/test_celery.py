@@ -5,11 +5,14 @@ Runs only in the scale-out suite, against the session's real worker (prefork poo
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
-from modelyard.db import Database
-from modelyard.jobs.executors import JobExecutor
-from modelyard.jobs.models import JobState
+from modelyard.config import Settings
+from modelyard.db import Database, utcnow
+from modelyard.jobs.executors import JobExecutor, build_executor
+from modelyard.jobs.models import Job, JobState
 from tests.jobs.helpers import submit, uses_celery, wait_for
 
 pytestmark = [
@@ -34,3 +37,27 @@ def test_job_that_always_kills_its_worker_is_given_up(
     done = wait_for(database, job_id, timeout=30)
     assert (done.state, done.attempts) == (JobState.FAILURE, 2)
     assert done.error == "gave up after 2 attempts"
+
+
+def test_a_job_that_missed_the_broker_is_sent_again_at_start(
+    database: Database, settings: Settings
+) -> None:
+    # A row committed while the broker was down: PENDING, never sent.
+    with database.session() as session:
+        job = Job(
+            kind="tests.add",
+            params={"a": 2, "b": 3},
+            state=JobState.PENDING,
+            created_at=utcnow() - timedelta(minutes=5),
+        )
+        session.add(job)
+        session.flush()
+        job_id = job.id
+    executor = build_executor(settings, database)
+    executor.start()
+    try:
+        done = wait_for(database, job_id, timeout=30)
+    finally:
+        executor.shutdown()
+    assert done.state == JobState.SUCCESS
+    assert done.result is not None and done.result["sum"] == 5

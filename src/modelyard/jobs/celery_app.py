@@ -12,13 +12,15 @@ import logging
 import os
 import socket
 import threading
+from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task
 from celery.signals import worker_process_shutdown
 
 from modelyard.config import ConfigError, Settings
-from modelyard.db import Database
+from modelyard.db import Database, utcnow
+from modelyard.jobs import repository
 from modelyard.jobs.registry import load_task_modules
 from modelyard.jobs.runner import run_job
 from modelyard.logs import configure_logging
@@ -33,6 +35,9 @@ RUN_JOB_TASK = "modelyard.jobs.run"
 # is still busy with it; a job running longer would run twice. Longer than any job should
 # take, shorter than forever (it is also how long a message of a killed worker waits).
 VISIBILITY_TIMEOUT_SECONDS = 12 * 3600
+
+# A PENDING job older than this at start-up is taken to have missed the broker.
+STALE_PENDING_SECONDS = 60
 
 
 class _ProcessDatabase:
@@ -99,9 +104,10 @@ def make_celery(settings: Settings, *, database: _ProcessDatabase | None = None)
 class CeleryExecutor:
     """Sends job ids to Celery workers; the workers run them with the shared runner."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, database: Database) -> None:
         self._queue = settings.jobs.queue_name
         self._max_attempts = settings.jobs.max_attempts
+        self._database = database
         self._app = make_celery(settings)
 
     @property
@@ -113,8 +119,23 @@ class CeleryExecutor:
         return self._app
 
     def start(self) -> None:
-        # Workers recover their own work: the broker gives back the messages of a lost one.
-        return None
+        """Send again the jobs whose hand-off failed (the broker was down at commit time).
+
+        Workers recover their own work (the broker gives back a lost worker's messages); what
+        the broker never received is only in the table, still PENDING. Sending a job twice is
+        harmless: only one claim of it can win.
+        """
+        cutoff = utcnow() - timedelta(seconds=STALE_PENDING_SECONDS)
+        with self._database.session() as session:
+            stale = list(repository.pending_ids(session, created_before=cutoff))
+        for job_id in stale:
+            try:
+                self.submit(job_id)
+            except Exception:
+                log.exception("could not send pending job %s", job_id, extra={"job_id": job_id})
+                return
+        if stale:
+            log.warning("sent %d pending jobs again", len(stale))
 
     def submit(self, job_id: str) -> None:
         # task_id = job id: the broker's view and the table's name the same thing.

@@ -104,7 +104,7 @@ def build_executor(settings: Settings, database: Database) -> JobExecutor:
         # Celery is an optional extra: imported only when a deployment asks for it.
         from modelyard.jobs.celery_app import CeleryExecutor
 
-        return CeleryExecutor(settings)
+        return CeleryExecutor(settings, database)
     return LocalExecutor(
         database, workers=settings.jobs.local_workers, max_attempts=settings.jobs.max_attempts
     )

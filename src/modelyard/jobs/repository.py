@@ -8,6 +8,7 @@ same row cannot both win.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, String, Update, func, literal, select, update
@@ -240,6 +241,8 @@ def requeue_started(session: Session) -> int:
     return _execute(session, statement)
 
 
-def pending_ids(session: Session) -> Sequence[str]:
-    statement = select(Job.id).where(Job.state == JobState.PENDING).order_by(Job.created_at, Job.id)
-    return session.scalars(statement).all()
+def pending_ids(session: Session, *, created_before: datetime | None = None) -> Sequence[str]:
+    statement = select(Job.id).where(Job.state == JobState.PENDING)
+    if created_before is not None:
+        statement = statement.where(Job.created_at < created_before)
+    return session.scalars(statement.order_by(Job.created_at, Job.id)).all()
