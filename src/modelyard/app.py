@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from modelyard import __version__
 from modelyard.auth.router import admin_router, api_keys_router, auth_router, users_router
@@ -65,7 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.ephemeral.close()
             database.dispose()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from files shipped in a package: no CDN, so /docs works offline.
+    app = FastAPIOffline(
         title="modelyard",
         version=__version__,
         summary="Train, register, serve, log, evaluate and look at machine-learning models.",
