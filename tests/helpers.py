@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 
@@ -47,3 +48,16 @@ def make_admin(client: TestClient, email: str = "admin@example.com") -> Account:
         )
         user_id = user.id
     return Account(user_id, email, PASSWORD, token_for(client, email))
+
+
+def access_claims(user_id: int = 1, **overrides: object) -> dict[str, object]:
+    """The claims of a valid access token; an override of None leaves that claim out."""
+    now = datetime.now(UTC)
+    claims: dict[str, object] = {
+        "sub": str(user_id),
+        "iat": now,
+        "exp": now + timedelta(minutes=5),
+        "typ": "access",
+    }
+    claims.update(overrides)
+    return {key: value for key, value in claims.items() if value is not None}

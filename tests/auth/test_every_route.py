@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from modelyard.auth.security import Security
 from tests.conftest import TEST_SECRET
-from tests.helpers import Account, make_admin, sign_up
+from tests.helpers import Account, access_claims, make_admin, sign_up
 
 # (method, path) of every route behind credentials; {id} is filled with a real object id.
 PROTECTED = [
@@ -38,18 +38,6 @@ def _token(claims: dict[str, object], key: str | None, algorithm: str) -> str:
     return jwt.encode(claims, key, algorithm=algorithm)
 
 
-def _claims(user_id: int, **overrides: object) -> dict[str, object]:
-    now = datetime.now(UTC)
-    claims: dict[str, object] = {
-        "sub": str(user_id),
-        "iat": now,
-        "exp": now + timedelta(minutes=5),
-        "typ": "access",
-    }
-    claims.update(overrides)
-    return claims
-
-
 BadCredential = Callable[[TestClient, Account], dict[str, str]]
 
 
@@ -66,7 +54,7 @@ BAD_CREDENTIALS: dict[str, tuple[BadCredential, int]] = {
         lambda client, account: {
             "Authorization": "Bearer "
             + _token(
-                _claims(account.id, exp=datetime.now(UTC) - timedelta(seconds=1)),
+                access_claims(account.id, exp=datetime.now(UTC) - timedelta(seconds=1)),
                 TEST_SECRET,
                 "HS256",
             )
@@ -75,14 +63,16 @@ BAD_CREDENTIALS: dict[str, tuple[BadCredential, int]] = {
     ),
     "alg-none-jwt": (
         lambda client, account: {
-            "Authorization": "Bearer " + _token(_claims(account.id), None, "none")
+            "Authorization": "Bearer " + _token(access_claims(account.id), None, "none")
         },
         401,
     ),
     "other-key-jwt": (
         lambda client, account: {
             "Authorization": "Bearer "
-            + _token(_claims(account.id), "another-secret-that-is-long-enough-0123456789", "HS256")
+            + _token(
+                access_claims(account.id), "another-secret-that-is-long-enough-0123456789", "HS256"
+            )
         },
         401,
     ),

@@ -9,6 +9,7 @@ from modelyard.auth.exceptions import InvalidToken
 from modelyard.auth.security import Security, generate_api_key, split_api_key
 from modelyard.config import AuthSettings
 from tests.conftest import TEST_SECRET
+from tests.helpers import access_claims
 
 
 @pytest.fixture
@@ -34,18 +35,6 @@ def test_token_round_trip(security: Security) -> None:
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
 
 
-def _claims(**overrides: object) -> dict[str, object]:
-    now = datetime.now(UTC)
-    claims: dict[str, object] = {
-        "sub": "1",
-        "iat": now,
-        "exp": now + timedelta(minutes=5),
-        "typ": "access",
-    }
-    claims.update(overrides)
-    return {k: v for k, v in claims.items() if v is not None}
-
-
 def _hs512(claims: dict[str, object]) -> str:
     # Signed with the real secret: only the algorithm is wrong.
     with warnings.catch_warnings():
@@ -56,18 +45,20 @@ def _hs512(claims: dict[str, object]) -> str:
 @pytest.mark.parametrize(
     "token",
     [
-        pytest.param(jwt.encode(_claims(), TEST_SECRET + "x", algorithm="HS256"), id="other-key"),
         pytest.param(
-            jwt.encode(_claims(exp=datetime.now(UTC) - timedelta(seconds=5)), TEST_SECRET),
+            jwt.encode(access_claims(), TEST_SECRET + "x", algorithm="HS256"), id="other-key"
+        ),
+        pytest.param(
+            jwt.encode(access_claims(exp=datetime.now(UTC) - timedelta(seconds=5)), TEST_SECRET),
             id="expired",
         ),
-        pytest.param(jwt.encode(_claims(), None, algorithm="none"), id="alg-none"),
-        pytest.param(jwt.encode(_claims(exp=None), TEST_SECRET), id="no-exp"),
-        pytest.param(jwt.encode(_claims(iat=None), TEST_SECRET), id="no-iat"),
-        pytest.param(jwt.encode(_claims(sub=None), TEST_SECRET), id="no-sub"),
-        pytest.param(jwt.encode(_claims(typ="refresh"), TEST_SECRET), id="not-access"),
-        pytest.param(jwt.encode(_claims(sub="abc"), TEST_SECRET), id="sub-not-id"),
-        pytest.param(_hs512(_claims()), id="other-hmac-algorithm"),
+        pytest.param(jwt.encode(access_claims(), None, algorithm="none"), id="alg-none"),
+        pytest.param(jwt.encode(access_claims(exp=None), TEST_SECRET), id="no-exp"),
+        pytest.param(jwt.encode(access_claims(iat=None), TEST_SECRET), id="no-iat"),
+        pytest.param(jwt.encode(access_claims(sub=None), TEST_SECRET), id="no-sub"),
+        pytest.param(jwt.encode(access_claims(typ="refresh"), TEST_SECRET), id="not-access"),
+        pytest.param(jwt.encode(access_claims(sub="abc"), TEST_SECRET), id="sub-not-id"),
+        pytest.param(_hs512(access_claims()), id="other-hmac-algorithm"),
         pytest.param("not.a.jwt", id="garbage"),
     ],
 )
