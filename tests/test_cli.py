@@ -161,3 +161,22 @@ def test_the_documents_auth_requests_work_against_a_running_server(
     assert access and all(line.get("request_id") for line in access)
     text_log = log_path.read_text()
     assert api_key not in text_log and token not in text_log
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["--email", "root@example.com", "--password-stdin"], "abc\n", "at least 6 characters"),
+        (["--email", "root@example.com", "--password-stdin"], "", "must not be empty"),
+        (["--email", "not-an-email", "--password-stdin"], "s3cret-pw\n", "not an e-mail"),
+        (["--email", "root@example.com"], "", "use --password-stdin"),
+        ([], "", "give --email or --username"),
+    ],
+)
+def test_create_admin_explains_what_is_wrong(
+    tmp_path: Path, args: list[str], stdin: str, message: str
+) -> None:
+    result = _run(["create-admin", *args], _env(tmp_path), stdin)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr

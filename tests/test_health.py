@@ -36,3 +36,7 @@ def test_metrics_count_requests_by_route_template(client: TestClient) -> None:
     )
     assert 'route="/api/v1/admin/users/{user_id}",status="403"' in body
     assert "modelyard_http_request_duration_seconds_bucket" in body
+
+
+def test_liveness_answers_head_too(client: TestClient) -> None:
+    assert client.head("/api/v1/health/live").status_code == 200

@@ -1,4 +1,4 @@
-"""``modelyard serve | worker | migrate | create-admin``."""
+"""modelyard: serve the API, run job workers, migrate the database, create an admin."""
 
 from __future__ import annotations
 
@@ -8,16 +8,19 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from pydantic import ValidationError
+from pydantic import EmailStr, TypeAdapter, ValidationError
 
 from modelyard import __version__
 from modelyard.config import ConfigError, Settings, resolve_secret_key
 from modelyard.db import Database
+from modelyard.errors import ModelyardError
 from modelyard.logs import configure_logging
 
 __all__ = ["main"]
 
 log = logging.getLogger("modelyard.cli")
+
+_EMAIL: TypeAdapter[str] = TypeAdapter(EmailStr)
 
 
 def _load_settings() -> Settings:
@@ -82,12 +85,12 @@ def cmd_create_admin(args: argparse.Namespace, settings: Settings) -> int:
 
     if not args.email and not args.username:
         raise ConfigError("give --email or --username")
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass("Password: ")
-        if password != getpass.getpass("Again: "):
-            raise ConfigError("the passwords differ")
+    if args.email:
+        try:
+            _EMAIL.validate_python(args.email)
+        except ValidationError as exc:
+            raise ConfigError(f"{args.email!r} is not an e-mail address") from exc
+    password = _read_password(args.password_stdin)
     _migrate(settings)
     security = Security(resolve_secret_key(settings), settings.auth)
     database = _database(settings)
@@ -103,27 +106,50 @@ def cmd_create_admin(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise ConfigError("no terminal to ask for the password on; use --password-stdin")
+    try:
+        password = getpass.getpass("Password: ")
+        again = getpass.getpass("Again: ")
+    except (EOFError, KeyboardInterrupt) as exc:
+        raise ConfigError("no password given") from exc
+    if password != again:
+        raise ConfigError("the passwords differ")
+    return password
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modelyard", description=__doc__)
     parser.add_argument("--version", action="version", version=f"modelyard {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="migrate the database, then serve the API")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    serve.add_argument("--port", type=int, default=8000, help="port (%(default)s)")
     serve.set_defaults(func=cmd_serve)
 
     worker = commands.add_parser("worker", help="run a Celery worker for background jobs")
-    worker.add_argument("--concurrency", type=int, default=2)
-    worker.add_argument("--pool", choices=["prefork", "threads", "solo"], default="prefork")
+    worker.add_argument("--concurrency", type=int, default=2, help="jobs run at once (%(default)s)")
+    worker.add_argument(
+        "--pool",
+        choices=["prefork", "threads", "solo"],
+        default="prefork",
+        help="Celery pool: processes, threads or none (%(default)s)",
+    )
     worker.set_defaults(func=cmd_worker)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(func=cmd_migrate)
 
-    admin = commands.add_parser("create-admin", help="create or update an admin account")
-    admin.add_argument("--email")
-    admin.add_argument("--username")
+    admin = commands.add_parser(
+        "create-admin",
+        help="create an admin, or make an existing account admin and set its password",
+    )
+    admin.add_argument("--email", help="the admin's e-mail (an existing account is promoted)")
+    admin.add_argument("--username", help="the admin's username, if no e-mail")
     admin.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
@@ -140,4 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except ConfigError as exc:
         print(f"modelyard: {exc}", file=sys.stderr)
+        return 2
+    except ModelyardError as exc:  # e.g. a password the rules refuse
+        print(f"modelyard: {exc.message}", file=sys.stderr)
         return 2

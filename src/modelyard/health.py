@@ -22,7 +22,7 @@ router = APIRouter(prefix="/health", tags=["system"])
 metrics_router = APIRouter(tags=["system"])
 
 
-@router.get("/live")
+@router.api_route("/live", methods=["GET", "HEAD"])
 def live() -> dict[str, str]:
     """Answer while the process is up."""
     return {"status": "ok"}

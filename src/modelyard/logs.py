@@ -57,6 +57,8 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     handler.setFormatter(JsonFormatter() if fmt == "json" else _TextFormatter())
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Alembic announces each plug-in it loads at INFO; the CLI reports the revision itself.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     # Our own access log redacts secrets in query strings; uvicorn's would print them.
     logging.getLogger("uvicorn.access").disabled = True
     for name in ("uvicorn", "uvicorn.error"):

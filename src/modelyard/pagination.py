@@ -1,16 +1,24 @@
-"""``limit``/``offset`` query parameters, bounded by the HTTP settings, for every list route."""
+"""Parameters every domain's routes share: ``limit``/``offset`` pages and integer ids.
+
+Both are bounded so that a number no database column can hold is a 422, never a 500.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 
 from modelyard.config import Settings
 from modelyard.errors import InvalidInput
 
-__all__ = ["PageParams", "PageParamsDep", "get_page_params"]
+__all__ = ["MAX_DB_INT", "IntId", "PageParams", "PageParamsDep", "get_page_params"]
+
+# The largest value of a signed 64-bit column (SQLite INTEGER, PostgreSQL BIGINT).
+MAX_DB_INT = 2**63 - 1
+
+IntId = Annotated[int, Path(ge=1, le=MAX_DB_INT, description="The object's id.")]
 
 
 @dataclass(frozen=True)
@@ -22,7 +30,7 @@ class PageParams:
 def get_page_params(
     request: Request,
     limit: Annotated[int | None, Query(ge=1, description="Items per page.")] = None,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_INT, description="Items to skip.")] = 0,
 ) -> PageParams:
     # The bounds live in settings, so they are applied here rather than in Query().
     settings: Settings = request.app.state.settings

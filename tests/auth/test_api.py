@@ -166,7 +166,9 @@ def test_api_keys_work_in_both_headers_and_can_be_revoked(client: TestClient) ->
     assert "key" not in listed[0] and key not in str(listed)
     assert listed[0]["last_used_at"] is not None
 
-    assert client.delete(f"/api/v1/api-keys/{key_id}", headers=account.headers).status_code == 204
+    revoked_answer = client.delete(f"/api/v1/api-keys/{key_id}", headers=account.headers)
+    assert revoked_answer.status_code == 204
+    assert not revoked_answer.content and "content-type" not in revoked_answer.headers
     revoked = client.get("/api/v1/users/me", headers={"X-API-Key": key})
     assert revoked.status_code == 401
     assert _error(revoked.json())["code"] == "invalid_api_key"

@@ -152,3 +152,25 @@ def test_unknown_accounts_cost_one_password_verification(
         verified.clear()
         client.post("/api/v1/auth/token", json={"login": login, "password": "wrong-1"})
         assert verified == ["wrong-1"], login
+
+
+HUGE = 2**64  # more than any 64-bit id column holds
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [route for route in PROTECTED if "{id}" in route[1] and route[1].startswith("/api")],
+)
+def test_ids_too_large_for_the_database_are_422_not_500(
+    client: TestClient, method: str, path: str
+) -> None:
+    admin = make_admin(client)
+    status, body = _call(client, method, path.replace("{id}", str(HUGE)), admin.headers)
+    assert status == 422, body
+
+
+@pytest.mark.parametrize("path", ["/api/v1/admin/users", "/api/v1/jobs"])
+def test_offsets_too_large_for_the_database_are_422_not_500(client: TestClient, path: str) -> None:
+    admin = make_admin(client)
+    response = client.get(path, params={"offset": HUGE}, headers=admin.headers)
+    assert response.status_code == 422, response.text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from modelyard.auth import service
 from modelyard.auth.dependencies import AdminUser, CurrentUser, SecurityDep, ThrottleDep
@@ -17,7 +17,7 @@ from modelyard.auth.schemas import (
     UserRead,
 )
 from modelyard.db import SessionDep
-from modelyard.pagination import PageParamsDep
+from modelyard.pagination import IntId, PageParamsDep
 from modelyard.schemas import Page
 
 __all__ = ["admin_router", "api_keys_router", "auth_router", "users_router"]
@@ -64,8 +64,10 @@ def create_api_key(body: ApiKeyCreate, user: CurrentUser, session: SessionDep) -
     return ApiKeyCreated(**ApiKeyRead.model_validate(key).model_dump(), key=secret)
 
 
-@api_keys_router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_api_key(key_id: int, user: CurrentUser, session: SessionDep) -> None:
+@api_keys_router.delete(
+    "/{key_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response
+)
+def revoke_api_key(key_id: IntId, user: CurrentUser, session: SessionDep) -> None:
     """Revoke one of my API keys; it stops working at once."""
     service.revoke_api_key(session, user, key_id)
 
@@ -78,20 +80,22 @@ def list_users(admin: AdminUser, session: SessionDep, page: PageParamsDep) -> ob
 
 
 @admin_router.get("/users/{user_id}", response_model=UserRead)
-def read_user(user_id: int, admin: AdminUser, session: SessionDep) -> object:
+def read_user(user_id: IntId, admin: AdminUser, session: SessionDep) -> object:
     """Show one user (admins only)."""
     return service.get_user(session, user_id)
 
 
 @admin_router.patch("/users/{user_id}", response_model=UserRead)
 def update_user(
-    user_id: int, body: UserAdminUpdate, admin: AdminUser, session: SessionDep
+    user_id: IntId, body: UserAdminUpdate, admin: AdminUser, session: SessionDep
 ) -> object:
     """Enable or disable a user, or change their role (admins only)."""
     return service.update_user(session, admin, user_id, is_active=body.is_active, role=body.role)
 
 
-@admin_router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_user(user_id: int, admin: AdminUser, session: SessionDep) -> None:
+@admin_router.delete(
+    "/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response
+)
+def delete_user(user_id: IntId, admin: AdminUser, session: SessionDep) -> None:
     """Delete a user and everything they own (admins only)."""
     service.delete_user(session, admin, user_id)
