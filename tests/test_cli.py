@@ -180,3 +180,11 @@ def test_create_admin_explains_what_is_wrong(
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_create_admin_refuses_a_malformed_username(tmp_path: Path) -> None:
+    result = _run(
+        ["create-admin", "--username", "../root", "--password-stdin"], _env(tmp_path), "s3cret-pw\n"
+    )
+    assert result.returncode == 2
+    assert "username" in result.stderr and "Traceback" not in result.stderr

@@ -35,6 +35,7 @@ from modelyard.auth.security import (
 from modelyard.auth.throttle import LoginThrottle
 from modelyard.config import AuthSettings
 from modelyard.db import utcnow
+from modelyard.errors import InvalidInput
 
 __all__ = [
     "USERNAME_PATTERN",
@@ -94,9 +95,11 @@ def sign_up(
 ) -> User:
     """Create an account; the e-mail (case-insensitive) and the username are unique."""
     if email is None and username is None:
-        raise ValueError("an account needs an e-mail or a username")
+        raise InvalidInput("An account needs an e-mail or a username")
     if username is not None and not _USERNAME.match(username):
-        raise ValueError("invalid username")
+        raise InvalidInput(
+            "A username is 1-150 letters, digits, '_', '.' or '-', starting with a letter or digit"
+        )
     check_password_rules(password, security.settings)
     email = normalize_email(email) if email is not None else None
     if email is not None and repository.get_user_by_email(session, email) is not None:
