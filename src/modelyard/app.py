@@ -22,6 +22,9 @@ from modelyard.http import HttpMetrics, RequestMiddleware
 from modelyard.jobs.executors import build_executor
 from modelyard.jobs.router import router as jobs_router
 from modelyard.kv import build_store
+from modelyard.registry.router import router as registry_router
+from modelyard.serving.router import log_router, predict_router
+from modelyard.serving.runtime import build_serving_core
 from modelyard.storage import build_artifact_store
 
 __all__ = ["create_app"]
@@ -32,6 +35,8 @@ TAGS = [
     {"name": "auth", "description": "Sign up, tokens, API keys and the current user."},
     {"name": "admin", "description": "User management for admins."},
     {"name": "jobs", "description": "Background jobs: state, progress, results, cancel."},
+    {"name": "models", "description": "Model registry: versions, input schemas, aliases."},
+    {"name": "serving", "description": "Predictions with registered models, and their log."},
     {"name": "system", "description": "Liveness, readiness and metrics."},
     {"name": "compat: pycm-api", "description": "pycm-api's routes, unchanged for its clients."},
     {
@@ -59,9 +64,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         executor = build_executor(settings, database)
         app.state.jobs = executor
         executor.start()
+        app.state.serving = build_serving_core(settings, database, app.state.artifacts)
         try:
             yield
         finally:
+            app.state.serving.log.stop()
             executor.shutdown()
             app.state.ephemeral.close()
             database.dispose()
@@ -84,7 +91,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestMiddleware, max_body_bytes=settings.http.max_body_bytes, metrics=metrics
     )
 
-    for router in (auth_router, users_router, api_keys_router, admin_router, jobs_router):
+    for router in (
+        auth_router,
+        users_router,
+        api_keys_router,
+        admin_router,
+        jobs_router,
+        registry_router,
+        predict_router,
+        log_router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health_router, prefix=API_PREFIX)
     app.include_router(metrics_router)

@@ -20,6 +20,8 @@ __all__ = [
     "DatabaseSettings",
     "HttpSettings",
     "JobsSettings",
+    "RegistrySettings",
+    "ServingSettings",
     "Settings",
     "StorageSettings",
     "resolve_secret_key",
@@ -188,6 +190,42 @@ class HttpSettings(BaseSettings):
     max_page_size: int = Field(default=500, ge=1, le=10_000)
 
 
+class RegistrySettings(BaseSettings):
+    """Registered models: which files are accepted and how they are loaded."""
+
+    model_config = _section("MODELYARD_REGISTRY_")
+
+    max_model_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    max_sample_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    skops_trusted_types: list[str] = Field(
+        default_factory=lambda: [
+            "sklearn.tree._tree.Tree",
+            "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        ],
+        description="Types a skops file may hold beyond skops' own defaults; any other refuses it.",
+    )
+    allow_admin_pickle: bool = Field(
+        default=False,
+        description="Let admins upload joblib/pickle files. Loading one runs its code.",
+    )
+
+
+class ServingSettings(BaseSettings):
+    """Predictions: the model cache, request limits and the request log."""
+
+    model_config = _section("MODELYARD_SERVING_")
+
+    model_cache_size: int = Field(default=16, ge=1, description="Loaded models kept per process.")
+    max_rows_per_request: int = Field(default=10_000, ge=1)
+    log_queue_size: int = Field(default=10_000, ge=1)
+    log_flush_rows: int = Field(default=500, ge=1)
+    log_flush_ms: int = Field(default=200, ge=1)
+    ml_api_model: str | None = Field(
+        default=None,
+        description="Model (owned by an admin) that the Machine learning API's /predict serves.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything the service can be told, grouped by domain."""
 
@@ -205,6 +243,8 @@ class Settings(BaseSettings):
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
 
     @property
     def database_url(self) -> str:

@@ -3,5 +3,16 @@
 from modelyard.auth.models import ApiKey, User
 from modelyard.db import Base
 from modelyard.jobs.models import Job
+from modelyard.registry.models import ModelAlias, ModelVersion, RegisteredModel
+from modelyard.serving.models import PredictionLog
 
-__all__ = ["ApiKey", "Base", "Job", "User"]
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Job",
+    "ModelAlias",
+    "ModelVersion",
+    "PredictionLog",
+    "RegisteredModel",
+    "User",
+]

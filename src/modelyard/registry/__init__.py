@@ -1,0 +1,1 @@
+"""Registered models: versions, input schemas, aliases and the safe loaders behind them."""

@@ -1,0 +1,40 @@
+"""Typed dependencies of the registry's routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request
+
+from modelyard.config import Settings
+from modelyard.registry.schemas import ALIAS_PATTERN, MODEL_NAME_PATTERN
+from modelyard.storage import ArtifactStore
+
+__all__ = ["AliasName", "ArtifactsDep", "ModelName", "OwnerId", "SettingsDep", "VersionRef"]
+
+
+def get_artifacts(request: Request) -> ArtifactStore:
+    store: ArtifactStore = request.app.state.artifacts
+    return store
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ModelName = Annotated[str, Path(pattern=MODEL_NAME_PATTERN, description="The model's name.")]
+VersionRef = Annotated[
+    str,
+    Path(
+        pattern=r"^(?:[0-9]{1,9}|[a-z][a-z0-9_-]{0,63})$",
+        description="A version number, an alias, or `latest`.",
+    ),
+]
+AliasName = Annotated[str, Path(pattern=ALIAS_PATTERN, description="An alias, e.g. production.")]
+OwnerId = Annotated[
+    int | None,
+    Query(ge=1, description="Admins: whose model, when several users use the name."),
+]

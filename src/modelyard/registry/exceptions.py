@@ -1,0 +1,77 @@
+"""Errors of the registry domain."""
+
+from __future__ import annotations
+
+from modelyard.errors import (
+    Conflict,
+    InvalidInput,
+    ModelyardError,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+)
+
+__all__ = [
+    "AliasNotFound",
+    "AmbiguousModel",
+    "InvalidModelFile",
+    "InvalidSchema",
+    "ModelFileTooLarge",
+    "ModelNotFound",
+    "PickleNotAllowed",
+    "RegistryError",
+    "UntrustedModelTypes",
+    "VersionNotFound",
+]
+
+
+class RegistryError(ModelyardError):
+    """Root of the registry's client-facing errors."""
+
+
+class ModelNotFound(RegistryError, NotFound):
+    code = "model_not_found"
+    message = "Model not found"
+
+
+class VersionNotFound(RegistryError, NotFound):
+    code = "model_version_not_found"
+    message = "Model version not found"
+
+
+class AliasNotFound(RegistryError, NotFound):
+    code = "model_alias_not_found"
+    message = "Model alias not found"
+
+
+class InvalidModelFile(RegistryError, InvalidInput):
+    code = "invalid_model_file"
+    message = "The file is not a model this server can load"
+
+
+class UntrustedModelTypes(InvalidModelFile):
+    code = "untrusted_model_types"
+    message = "The skops file holds types that are not on the server's allow-list"
+
+
+class PickleNotAllowed(RegistryError, PermissionDenied):
+    code = "pickle_not_allowed"
+    message = (
+        "pickle/joblib files run code when loaded: only an admin may upload them, and only"
+        " when MODELYARD_REGISTRY_ALLOW_ADMIN_PICKLE is set; upload skops or ONNX instead"
+    )
+
+
+class InvalidSchema(RegistryError, InvalidInput):
+    code = "invalid_input_schema"
+    message = "The input schema is invalid or does not match the model"
+
+
+class ModelFileTooLarge(RegistryError, PayloadTooLarge):
+    code = "model_file_too_large"
+    message = "The uploaded file is too large"
+
+
+class AmbiguousModel(RegistryError, Conflict):
+    code = "ambiguous_model"
+    message = "Several users have a model of this name; pass owner_id"

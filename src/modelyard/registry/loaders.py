@@ -1,0 +1,256 @@
+"""Safe loading of model files: skops, ONNX, and (operator only) joblib/pickle.
+
+The only module that imports skops, onnx and onnxruntime. Every loader answers a
+``ModelRuntime``: one ``predict`` over a numpy matrix, and what the model says about itself
+(classifier or not, classes, input width, feature names).
+
+Safety rules, checked before anything in the file can run:
+
+* skops: the types the file holds beyond skops' own safe set (``get_untrusted_types``) must all
+  be on the server's allow-list; the file's own list is only compared, never passed on.
+* ONNX: the graph is parsed without loading external data, and any tensor stored outside the
+  file refuses the model (its location is a path the uploader chose).
+* pickle/joblib: the caller must have checked the uploader may run code on this server; this
+  module only loads.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+__all__ = [
+    "FORMATS",
+    "LoadError",
+    "ModelFormat",
+    "ModelRuntime",
+    "OnnxInput",
+    "Prediction",
+    "UntrustedTypes",
+    "detect_format",
+    "load_model",
+]
+
+ModelFormat = Literal["skops", "onnx", "pickle", "joblib"]
+FORMATS: tuple[ModelFormat, ...] = ("skops", "onnx", "pickle", "joblib")
+CODE_RUNNING_FORMATS = frozenset({"pickle", "joblib"})
+
+
+class LoadError(ValueError):
+    """The file is not a model this server can load; the message says why."""
+
+
+class UntrustedTypes(LoadError):
+    def __init__(self, types: Sequence[str]) -> None:
+        self.types = list(types)
+        super().__init__("the skops file holds types that are not allowed: " + ", ".join(types))
+
+
+@dataclass
+class Prediction:
+    predictions: list[Any]
+    probabilities: list[list[float]] | None = None
+    classes: list[Any] | None = None
+
+
+@dataclass(frozen=True)
+class OnnxInput:
+    name: str
+    shape: tuple[int | str | None, ...]
+    element_type: str
+
+
+class ModelRuntime(Protocol):
+    """A loaded model, ready to predict; safe to call from several threads."""
+
+    kind: Literal["classifier", "regressor"]
+    classes: list[Any] | None
+    n_features: int | None
+    feature_names: list[str] | None
+
+    def predict(self, matrix: np.ndarray) -> Prediction: ...
+
+
+def detect_format(data: bytes) -> ModelFormat | None:
+    """Guess a file's format from its first bytes (``None``: not one we know)."""
+    if data[:4] == b"PK\x03\x04":
+        return "skops"
+    # Pickle protocols 2 to 5 open with PROTO; joblib's compressed files with zlib/gzip/xz.
+    if data[:1] == b"\x80" or data[:2] in (b"x\x9c", b"\x1f\x8b") or data[:6] == b"\xfd7zXZ\x00":
+        return "pickle"
+    # An ONNX ModelProto opens with ir_version (field 1, varint: 0x08).
+    if data[:1] == b"\x08":
+        return "onnx"
+    return None
+
+
+def _tolist(values: Any) -> list[Any]:
+    return np.asarray(values).tolist()
+
+
+@dataclass
+class SklearnRuntime:
+    model: Any
+    kind: Literal["classifier", "regressor"] = "regressor"
+    classes: list[Any] | None = None
+    n_features: int | None = None
+    feature_names: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if not callable(getattr(self.model, "predict", None)):
+            raise LoadError("the object has no predict method")
+        classes = getattr(self.model, "classes_", None)
+        if classes is not None and callable(getattr(self.model, "predict_proba", None)):
+            self.kind = "classifier"
+            self.classes = _tolist(classes)
+        n_features = getattr(self.model, "n_features_in_", None)
+        self.n_features = int(n_features) if isinstance(n_features, int | np.integer) else None
+        names = getattr(self.model, "feature_names_in_", None)
+        self.feature_names = [str(name) for name in names] if names is not None else None
+
+    def predict(self, matrix: np.ndarray) -> Prediction:
+        if self.kind == "classifier":
+            probabilities = np.asarray(self.model.predict_proba(matrix))
+            assert self.classes is not None
+            labels = np.asarray(self.classes, dtype=object)[probabilities.argmax(axis=1)]
+            return Prediction(_tolist(labels), probabilities.tolist(), self.classes)
+        return Prediction(_tolist(self.model.predict(matrix)))
+
+
+def _load_skops(data: bytes, trusted_types: Sequence[str]) -> Any:
+    import skops.io as sio
+
+    try:
+        found = sio.get_untrusted_types(data=data)
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise LoadError(f"not a skops file: {exc}") from exc
+    unlisted = sorted(set(found) - set(trusted_types))
+    if unlisted:
+        raise UntrustedTypes(unlisted)
+    try:
+        # The server's list, not the file's: skops refuses anything else the file holds.
+        return sio.loads(data, trusted=list(trusted_types))
+    except Exception as exc:
+        raise LoadError(f"the skops file cannot be loaded: {exc}") from exc
+
+
+_ORT_TYPES = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(bool)": np.bool_,
+    "tensor(string)": np.object_,
+}
+
+
+@dataclass
+class OnnxRuntime:
+    session: Any
+    classes: list[Any] | None
+    kind: Literal["classifier", "regressor"] = "regressor"
+    n_features: int | None = None
+    feature_names: list[str] | None = None
+    inputs: list[OnnxInput] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.inputs = [OnnxInput(i.name, tuple(i.shape), i.type) for i in self.session.get_inputs()]
+        outputs = self.session.get_outputs()
+        self._output_names = [o.name for o in outputs]
+        if len(self.inputs) == 1 and len(self.inputs[0].shape) == 2:
+            width = self.inputs[0].shape[1]
+            self.n_features = width if isinstance(width, int) else None
+        elif all(len(i.shape) == 2 and i.shape[1] == 1 for i in self.inputs):
+            self.n_features = len(self.inputs)
+            self.feature_names = [i.name for i in self.inputs]
+        if len(outputs) >= 2 and self.classes is not None:
+            self.kind = "classifier"
+
+    def _feeds(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
+        if len(self.inputs) == 1:
+            only = self.inputs[0]
+            return {only.name: matrix.astype(_ORT_TYPES.get(only.element_type, np.float32))}
+        return {
+            spec.name: matrix[:, [i]].astype(_ORT_TYPES.get(spec.element_type, np.float32))
+            for i, spec in enumerate(self.inputs)
+        }
+
+    def predict(self, matrix: np.ndarray) -> Prediction:
+        results = self.session.run(None, self._feeds(matrix))
+        if self.kind != "classifier":
+            return Prediction(_tolist(results[0]))
+        assert self.classes is not None
+        raw = results[1]
+        if isinstance(raw, list):  # skl2onnx's ZipMap: one {class: probability} per row
+            probabilities = [[float(row[c]) for c in self.classes] for row in raw]
+        else:
+            probabilities = np.asarray(raw, dtype=np.float64).tolist()
+        return Prediction(_tolist(results[0]), probabilities, self.classes)
+
+
+def _onnx_classes(model: Any) -> list[Any] | None:
+    for node in model.graph.node:
+        for attribute in node.attribute:
+            if attribute.name in ("classlabels_ints", "classlabels_int64s") and attribute.ints:
+                return list(attribute.ints)
+            if attribute.name == "classlabels_strings" and attribute.strings:
+                return [s.decode() for s in attribute.strings]
+    return None
+
+
+def _load_onnx(data: bytes) -> OnnxRuntime:
+    import onnx
+    import onnxruntime as ort
+    from google.protobuf.message import DecodeError
+    from onnx.external_data_helper import _get_all_tensors, uses_external_data
+
+    try:
+        model = onnx.load_model_from_string(data)
+    except (DecodeError, ValueError, RuntimeError) as exc:
+        raise LoadError(f"not an ONNX model: {exc}") from exc
+    if not model.graph.node and not model.graph.input:
+        raise LoadError("not an ONNX model: the graph is empty")
+    if any(uses_external_data(tensor) for tensor in _get_all_tensors(model)):
+        raise LoadError("ONNX models that keep tensors in external files are refused")
+    options = ort.SessionOptions()
+    # One model call per request thread; ORT's own pool would fight the server's threads.
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(
+            data, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:
+        raise LoadError(f"onnxruntime cannot load the model: {exc}") from exc
+    return OnnxRuntime(session=session, classes=_onnx_classes(model))
+
+
+def _load_pickle(data: bytes) -> Any:
+    import joblib
+
+    try:
+        return joblib.load(io.BytesIO(data))
+    except Exception as exc:
+        raise LoadError(f"the pickle cannot be loaded: {exc}") from exc
+
+
+def load_model(
+    data: bytes, model_format: ModelFormat, *, trusted_types: Sequence[str]
+) -> ModelRuntime:
+    """Load ``data`` as ``model_format``; raise ``LoadError`` (never anything else) on failure."""
+    if not data:
+        raise LoadError("the file is empty")
+    if model_format == "onnx":
+        return _load_onnx(data)
+    obj = _load_skops(data, trusted_types) if model_format == "skops" else _load_pickle(data)
+    try:
+        return SklearnRuntime(obj)
+    except LoadError:
+        raise
+    except Exception as exc:
+        raise LoadError(f"the object is not a usable model: {exc}") from exc

@@ -1,0 +1,495 @@
+"""The registry's operations: register, read, alias and delete model versions. No HTTP.
+
+Owner scoping: a user sees only their own models; another user's model is "not found". An
+admin sees every model: a name resolves to the admin's own model first, then to the one
+other model of that name (``owner_id`` picks one when several users use the name).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from modelyard.auth.models import User
+from modelyard.config import RegistrySettings
+from modelyard.db import after_commit, utcnow
+from modelyard.errors import Conflict, InvalidInput
+from modelyard.registry import repository
+from modelyard.registry.exceptions import (
+    AliasNotFound,
+    AmbiguousModel,
+    InvalidModelFile,
+    InvalidSchema,
+    ModelFileTooLarge,
+    ModelNotFound,
+    PickleNotAllowed,
+    UntrustedModelTypes,
+    VersionNotFound,
+)
+from modelyard.registry.input_schema import Column, SchemaError, parse_input_schema
+from modelyard.registry.loaders import (
+    CODE_RUNNING_FORMATS,
+    FORMATS,
+    LoadError,
+    ModelFormat,
+    ModelRuntime,
+    UntrustedTypes,
+    detect_format,
+    load_model,
+)
+from modelyard.registry.models import ModelAlias, ModelVersion, RegisteredModel
+from modelyard.registry.schemas import AliasRead, ModelRead, ModelVersionRead, ServingTarget
+from modelyard.schemas import Page
+from modelyard.storage import ArtifactStore
+
+__all__ = [
+    "LATEST",
+    "PRODUCTION",
+    "Upload",
+    "delete_alias",
+    "delete_version",
+    "get_model",
+    "get_version",
+    "list_models",
+    "list_versions",
+    "load_runtime",
+    "ml_api_target",
+    "register_version",
+    "resolve_model",
+    "serving_target",
+    "set_alias",
+]
+
+log = logging.getLogger(__name__)
+
+LATEST = "latest"
+PRODUCTION = "production"
+_SUFFIX = {"skops": ".skops", "onnx": ".onnx", "pickle": ".pkl", "joblib": ".joblib"}
+
+
+@dataclass
+class Upload:
+    """A version to register, as the transport received it."""
+
+    name: str
+    data: bytes
+    model_format: str = "auto"
+    description: str | None = None
+    tags: list[str] | None = None
+    input_schema: Any = None
+    sample: bytes | None = None
+
+
+# --- resolving names --------------------------------------------------------------------
+
+
+def resolve_model(
+    session: Session, caller: User, name: str, owner_id: int | None = None
+) -> RegisteredModel:
+    """The model ``name`` as ``caller`` may see it; anything else is not found."""
+    if owner_id is not None and owner_id != caller.id and not caller.is_admin:
+        raise ModelNotFound(f"model {name!r} not found")
+    model = repository.find_model(session, owner_id or caller.id, name)
+    if model is not None:
+        return model
+    if caller.is_admin and owner_id is None:
+        others = repository.find_models_named(session, name)
+        if len(others) == 1:
+            return others[0]
+        if others:
+            raise AmbiguousModel(details={"owner_ids": [m.owner_id for m in others]})
+    raise ModelNotFound(f"model {name!r} not found")
+
+
+def _find_version(session: Session, model: RegisteredModel, ref: str | int) -> ModelVersion:
+    """A version by number, by alias, or ``latest`` (always the highest number)."""
+    text = str(ref)
+    version: ModelVersion | None
+    if text.isdigit():
+        version = repository.get_version(session, model.id, int(text))
+    elif text == LATEST:
+        version = repository.latest_version(session, model.id)
+    else:
+        alias = repository.get_alias(session, model.id, text)
+        if alias is None:
+            raise AliasNotFound(f"model {model.name!r} has no alias {text!r}")
+        version = session.get(ModelVersion, alias.version_id)
+    if version is None:
+        raise VersionNotFound(f"model {model.name!r} has no version {text!r}")
+    return version
+
+
+def _default_version(session: Session, model: RegisteredModel) -> ModelVersion:
+    """What a model serves when no version is named: ``production`` if set, else the latest."""
+    alias = repository.get_alias(session, model.id, PRODUCTION)
+    version = session.get(ModelVersion, alias.version_id) if alias else None
+    version = version or repository.latest_version(session, model.id)
+    if version is None:
+        raise VersionNotFound(f"model {model.name!r} has no versions")
+    return version
+
+
+# --- registering --------------------------------------------------------------------------
+
+
+def _effective_format(upload: Upload) -> ModelFormat:
+    detected = detect_format(upload.data)
+    # Whatever the uploader declared, bytes that look like a pickle are treated as one, so the
+    # permission check below is never bypassed by a wrong label.
+    if detected == "pickle" and upload.model_format not in CODE_RUNNING_FORMATS:
+        return "pickle"
+    if upload.model_format == "auto":
+        if detected is None:
+            raise InvalidModelFile("the file is not a skops, ONNX, joblib or pickle model")
+        return detected
+    if upload.model_format not in FORMATS:
+        raise InvalidModelFile(f"unknown format {upload.model_format!r}; use one of {FORMATS}")
+    declared: ModelFormat = upload.model_format
+    return declared
+
+
+def _schema_from(upload: Upload) -> list[Column] | None:
+    if upload.input_schema is None:
+        return None
+    try:
+        return parse_input_schema(upload.input_schema)
+    except SchemaError as exc:
+        raise InvalidSchema(str(exc)) from exc
+
+
+def _check_schema(columns: list[Column], runtime: ModelRuntime) -> None:
+    if runtime.n_features is not None and len(columns) != runtime.n_features:
+        raise InvalidSchema(
+            f"the schema has {len(columns)} columns; the model takes {runtime.n_features}"
+        )
+    names = [c.name for c in columns]
+    if runtime.feature_names is not None and names != runtime.feature_names:
+        raise InvalidSchema(
+            "the schema's columns are not the model's features, in the model's order",
+            details={"schema": names, "model": runtime.feature_names},
+        )
+    if all(c.type != "str" for c in columns):
+        # A model without metadata still shows a mismatch when it is handed one row.
+        try:
+            runtime.predict(np.zeros((1, len(columns)), dtype=np.float64))
+        except Exception as exc:
+            raise InvalidSchema(f"the model refused a row shaped like the schema: {exc}") from exc
+
+
+def _infer_schema(runtime: ModelRuntime) -> list[Column] | None:
+    if runtime.feature_names is not None:
+        return [Column(name=name) for name in runtime.feature_names]
+    if runtime.n_features is not None:
+        return [Column(name=f"x{i}") for i in range(runtime.n_features)]
+    return None
+
+
+def _count_sample_rows(sample: bytes, columns: list[Column] | None) -> int:
+    try:
+        reader = csv.reader(io.StringIO(sample.decode("utf-8-sig")))
+        header = next(reader, None)
+        rows = sum(1 for _ in reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InvalidInput(f"the training sample is not a CSV file: {exc}") from exc
+    if not header:
+        raise InvalidInput("the training sample has no header row")
+    if columns is not None and not {c.name for c in columns} <= set(header):
+        missing = sorted({c.name for c in columns} - set(header))
+        raise InvalidSchema(f"the training sample lacks the schema's columns: {missing}")
+    return rows
+
+
+def load_runtime(data: bytes, model_format: str, settings: RegistrySettings) -> ModelRuntime:
+    """Load a stored version's file (its format was checked when it was registered)."""
+    fmt: ModelFormat = model_format  # type: ignore[assignment]
+    if fmt in CODE_RUNNING_FORMATS and not settings.allow_admin_pickle:
+        # Admitted while the operator allowed pickles; no longer trusted to run.
+        raise PickleNotAllowed()
+    return load_model(data, fmt, trusted_types=settings.skops_trusted_types)
+
+
+def _store(store: ArtifactStore, data: bytes, suffix: str, namespace: str) -> str:
+    key = store.new_key(namespace, suffix)
+    store.put_bytes(key, data)
+    return key
+
+
+def register_version(
+    session: Session,
+    store: ArtifactStore,
+    settings: RegistrySettings,
+    caller: User,
+    upload: Upload,
+) -> ModelVersionRead:
+    """Check, load, store and record a new version of the caller's model ``upload.name``."""
+    if not upload.data:
+        raise InvalidModelFile("the uploaded file is empty")
+    if len(upload.data) > settings.max_model_bytes:
+        raise ModelFileTooLarge(f"model files are limited to {settings.max_model_bytes} bytes")
+    if upload.sample is not None and len(upload.sample) > settings.max_sample_bytes:
+        raise ModelFileTooLarge(f"samples are limited to {settings.max_sample_bytes} bytes")
+    fmt = _effective_format(upload)
+    if fmt in CODE_RUNNING_FORMATS and not (caller.is_admin and settings.allow_admin_pickle):
+        raise PickleNotAllowed()
+    columns = _schema_from(upload)
+    try:
+        runtime = load_model(upload.data, fmt, trusted_types=settings.skops_trusted_types)
+    except UntrustedTypes as exc:
+        raise UntrustedModelTypes(str(exc), details={"types": exc.types}) from exc
+    except LoadError as exc:
+        raise InvalidModelFile(str(exc)) from exc
+    source = "given"
+    if columns is not None:
+        _check_schema(columns, runtime)
+    else:
+        columns = _infer_schema(runtime)
+        source = "inferred" if columns is not None else "none"
+    sample_rows = _count_sample_rows(upload.sample, columns) if upload.sample else None
+
+    model = repository.find_model(session, caller.id, upload.name)
+    if model is None:
+        model = RegisteredModel(owner_id=caller.id, name=upload.name)
+        _add_or_conflict(session, model)
+    repository.lock_model(session, model)
+    keys = [_store(store, upload.data, _SUFFIX[fmt], "models")]
+    if upload.sample:
+        keys.append(_store(store, upload.sample, ".csv", "samples"))
+    version = ModelVersion(
+        model_id=model.id,
+        version=repository.next_version_number(session, model.id),
+        description=upload.description,
+        tags=sorted(set(upload.tags or [])),
+        format=fmt,
+        kind=runtime.kind,
+        classes=runtime.classes,
+        input_schema=[c.model_dump() for c in columns] if columns is not None else None,
+        schema_source=source,
+        artifact_key=keys[0],
+        artifact_size=len(upload.data),
+        sha256=hashlib.sha256(upload.data).hexdigest(),
+        sample_key=keys[1] if len(keys) > 1 else None,
+        sample_rows=sample_rows,
+        created_by=caller.id,
+    )
+    try:
+        _add_or_conflict(session, version)
+    except BaseException:
+        for key in keys:
+            store.delete(key)
+        raise
+    model.updated_at = utcnow()
+    return _version_read(session, model, version)
+
+
+def _add_or_conflict(session: Session, item: RegisteredModel | ModelVersion) -> None:
+    try:
+        repository.add(session, item)
+    except IntegrityError as exc:
+        # The request's transaction is rolled back by the error; nothing else to undo here.
+        raise Conflict("another upload of this model won the race; try again") from exc
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def _aliases_of(model: RegisteredModel) -> dict[int, list[str]]:
+    by_version: dict[int, list[str]] = {}
+    for alias in model.aliases:
+        by_version.setdefault(alias.version_id, []).append(alias.alias)
+    return by_version
+
+
+def _version_read(
+    session: Session, model: RegisteredModel, version: ModelVersion
+) -> ModelVersionRead:
+    latest = repository.latest_version(session, model.id)
+    aliases = sorted(_aliases_of(model).get(version.id, []))
+    if latest is not None and latest.id == version.id:
+        aliases.append(LATEST)
+    return ModelVersionRead(
+        model_name=model.name,
+        version=version.version,
+        description=version.description,
+        tags=list(version.tags or []),
+        format=version.format,
+        kind=version.kind,
+        classes=version.classes,
+        input_schema=[Column.model_validate(c) for c in version.input_schema]
+        if version.input_schema is not None
+        else None,
+        schema_source=version.schema_source,
+        artifact_size=version.artifact_size,
+        sha256=version.sha256,
+        has_sample=version.sample_key is not None,
+        sample_rows=version.sample_rows,
+        aliases=aliases,
+        created_at=version.created_at,
+    )
+
+
+def _model_read(session: Session, model: RegisteredModel) -> ModelRead:
+    numbers = sorted(v.version for v in model.versions)
+    number_of = {v.id: v.version for v in model.versions}
+    aliases = [
+        AliasRead(alias=a.alias, version=number_of[a.version_id])
+        for a in sorted(model.aliases, key=lambda a: a.alias)
+        if a.version_id in number_of
+    ]
+    if numbers:
+        aliases.append(AliasRead(alias=LATEST, version=numbers[-1]))
+    return ModelRead(
+        name=model.name,
+        owner_id=model.owner_id,
+        description=model.description,
+        latest_version=numbers[-1] if numbers else None,
+        versions=numbers,
+        aliases=aliases,
+        created_at=model.created_at,
+        updated_at=model.updated_at,
+    )
+
+
+def list_models(session: Session, caller: User, *, limit: int, offset: int) -> Page[ModelRead]:
+    """The caller's models (every model for an admin), by name."""
+    owner = None if caller.is_admin else caller.id
+    models = repository.list_models(session, owner_id=owner, limit=limit, offset=offset)
+    return Page[ModelRead](
+        items=[_model_read(session, m) for m in models],
+        total=repository.count_models(session, owner_id=owner),
+        limit=limit,
+        offset=offset,
+    )
+
+
+def get_model(session: Session, caller: User, name: str, owner_id: int | None) -> ModelRead:
+    return _model_read(session, resolve_model(session, caller, name, owner_id))
+
+
+def list_versions(
+    session: Session, caller: User, name: str, owner_id: int | None, *, limit: int, offset: int
+) -> Page[ModelVersionRead]:
+    model = resolve_model(session, caller, name, owner_id)
+    versions = repository.list_versions(session, model.id, limit=limit, offset=offset)
+    return Page[ModelVersionRead](
+        items=[_version_read(session, model, v) for v in versions],
+        total=len(model.versions),
+        limit=limit,
+        offset=offset,
+    )
+
+
+def get_version(
+    session: Session, caller: User, name: str, ref: str, owner_id: int | None
+) -> ModelVersionRead:
+    model = resolve_model(session, caller, name, owner_id)
+    return _version_read(session, model, _find_version(session, model, ref))
+
+
+# --- changing -----------------------------------------------------------------------------
+
+
+def _delete_artifacts(store: ArtifactStore, keys: list[str]) -> None:
+    for key in keys:
+        try:
+            store.delete(key)
+        except Exception:
+            # The row is gone already; a leftover file is only wasted space.
+            log.exception("could not delete artifact %s", key)
+
+
+def delete_version(
+    session: Session,
+    store: ArtifactStore,
+    caller: User,
+    name: str,
+    ref: str,
+    owner_id: int | None,
+) -> None:
+    """Delete one version and, once that is committed, its files; its aliases go with it."""
+    model = resolve_model(session, caller, name, owner_id)
+    version = _find_version(session, model, ref)
+    for alias in [a for a in model.aliases if a.version_id == version.id]:
+        model.aliases.remove(alias)
+    keys = [k for k in (version.artifact_key, version.sample_key) if k]
+    repository.delete(session, version)
+    session.refresh(model)
+    after_commit(session, partial(_delete_artifacts, store, keys))
+
+
+def set_alias(
+    session: Session, caller: User, name: str, alias: str, version: int, owner_id: int | None
+) -> AliasRead:
+    """Point ``alias`` at ``version`` (``latest`` is kept by the server and cannot be set)."""
+    if alias == LATEST:
+        raise InvalidInput("'latest' always names the highest version; it cannot be set")
+    model = resolve_model(session, caller, name, owner_id)
+    target = _find_version(session, model, version)
+    existing = repository.get_alias(session, model.id, alias)
+    if existing is None:
+        model.aliases.append(ModelAlias(model_id=model.id, alias=alias, version_id=target.id))
+    else:
+        existing.version_id = target.id
+    session.flush()
+    return AliasRead(alias=alias, version=target.version)
+
+
+def delete_alias(
+    session: Session, caller: User, name: str, alias: str, owner_id: int | None
+) -> None:
+    model = resolve_model(session, caller, name, owner_id)
+    existing = repository.get_alias(session, model.id, alias)
+    if existing is None:
+        raise AliasNotFound(f"model {name!r} has no alias {alias!r}")
+    model.aliases.remove(existing)
+    session.flush()
+
+
+# --- serving ------------------------------------------------------------------------------
+
+
+def _target(model: RegisteredModel, version: ModelVersion) -> ServingTarget:
+    return ServingTarget(
+        model_id=model.id,
+        model_name=model.name,
+        owner_id=model.owner_id,
+        version_id=version.id,
+        version=version.version,
+        format=version.format,
+        kind=version.kind,
+        classes=version.classes,
+        input_schema=[Column.model_validate(c) for c in version.input_schema]
+        if version.input_schema is not None
+        else None,
+        artifact_key=version.artifact_key,
+        sha256=version.sha256,
+    )
+
+
+def serving_target(
+    session: Session, caller: User, name: str, ref: str | None, owner_id: int | None = None
+) -> ServingTarget:
+    """The version a predict request names (no version: ``production``, else the latest)."""
+    model = resolve_model(session, caller, name, owner_id)
+    version = (
+        _default_version(session, model) if ref is None else _find_version(session, model, ref)
+    )
+    return _target(model, version)
+
+
+def ml_api_target(session: Session, name: str) -> ServingTarget:
+    """The version the Machine learning API's /predict serves: an admin's model ``name``."""
+    models = repository.find_admin_models(session, name)
+    if not models:
+        raise ModelNotFound(f"no admin owns a model named {name!r}")
+    # Several admins with the same name: the oldest model wins, so the choice never flips.
+    model = models[0]
+    return _target(model, _default_version(session, model))

@@ -1,0 +1,1 @@
+"""Serving: the transport-free prediction core, the model cache and the request log."""

@@ -1,0 +1,75 @@
+"""Loaded models, kept per process and evicted least-recently-used by count.
+
+A model is loaded once: concurrent first requests for the same version wait for one load
+instead of each loading it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+
+from modelyard.registry.loaders import ModelRuntime
+from modelyard.registry.schemas import ServingTarget
+
+__all__ = ["ModelCache"]
+
+CacheKey = tuple[int, str]
+
+
+def _key(target: ServingTarget) -> CacheKey:
+    # The digest too: a version id reused after a database reset never serves a stale file.
+    return (target.version_id, target.sha256)
+
+
+class ModelCache:
+    def __init__(self, capacity: int, loader: Callable[[ServingTarget], ModelRuntime]) -> None:
+        self.capacity = capacity
+        self._loader = loader
+        self._lock = threading.Lock()
+        self._items: OrderedDict[CacheKey, ModelRuntime] = OrderedDict()
+        self._loading: dict[CacheKey, threading.Lock] = {}
+        self.loads = 0
+
+    def peek(self, target: ServingTarget) -> ModelRuntime | None:
+        """The loaded model, or None; never loads (safe on the event loop)."""
+        key = _key(target)
+        with self._lock:
+            runtime = self._items.get(key)
+            if runtime is not None:
+                self._items.move_to_end(key)
+            return runtime
+
+    def get(self, target: ServingTarget) -> ModelRuntime:
+        """The loaded model, loading it first if needed (blocks: call from a worker thread)."""
+        runtime = self.peek(target)
+        if runtime is not None:
+            return runtime
+        key = _key(target)
+        with self._lock:
+            gate = self._loading.setdefault(key, threading.Lock())
+        with gate:
+            runtime = self.peek(target)
+            if runtime is None:
+                runtime = self._loader(target)
+                self.put(target, runtime)
+                self.loads += 1
+        with self._lock:
+            self._loading.pop(key, None)
+        return runtime
+
+    def put(self, target: ServingTarget, runtime: ModelRuntime) -> None:
+        with self._lock:
+            self._items[_key(target)] = runtime
+            self._items.move_to_end(_key(target))
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()

@@ -1,0 +1,39 @@
+"""The request/response log: one row per prediction request that reached a model version."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from modelyard.db import Base, utcnow
+
+__all__ = ["PredictionLog"]
+
+
+class PredictionLog(Base):
+    __tablename__ = "prediction_logs"
+    __table_args__ = (Index("ix_prediction_logs_model_id_created_at", "model_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    predict_id: Mapped[str] = mapped_column(String(64), unique=True)
+    # Logs belong to the model: they go when it goes, and stay when one version is deleted.
+    model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"))
+    version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="SET NULL"), default=None
+    )
+    model_name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True, default=None
+    )
+    source: Mapped[str] = mapped_column(String(32))
+    status: Mapped[int] = mapped_column(Integer, index=True)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    n_rows: Mapped[int] = mapped_column(Integer)
+    input: Mapped[Any] = mapped_column(JSON, nullable=False)
+    output: Mapped[Any] = mapped_column(JSON, nullable=True, default=None)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,126 @@
+"""HTTP face of serving: predict with a registered model, read its request log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from modelyard.auth.dependencies import CurrentUser
+from modelyard.db import SessionDep
+from modelyard.pagination import PageParamsDep
+from modelyard.registry.dependencies import ModelName, OwnerId, VersionRef
+from modelyard.schemas import Page
+from modelyard.serving import service
+from modelyard.serving.dependencies import (
+    CoreDep,
+    PredictContextDep,
+    PredictIdRoute,
+    predict_id_of,
+)
+from modelyard.serving.schemas import PredictionLogRead, PredictResponse
+
+__all__ = ["log_router", "predict_router"]
+
+predict_router = APIRouter(tags=["serving"], route_class=PredictIdRoute)
+log_router = APIRouter(tags=["serving"])
+
+_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"type": "array", "items": {"type": "object"}, "title": "Records"},
+                        {
+                            "type": "object",
+                            "properties": {"X": {"type": "array", "items": {"type": "array"}}},
+                            "required": ["X"],
+                            "title": "Arrays",
+                        },
+                    ]
+                },
+                "example": [{"age": 25, "sex": 1}],
+            }
+        },
+    }
+}
+
+
+async def _predict(request: Request, core: service.ServingCore, context: Any) -> JSONResponse:
+    predict_id = predict_id_of(request)
+    result = await core.predict(
+        context.target,
+        await request.body(),
+        predict_id=predict_id,
+        user_id=context.user_id,
+        source="native",
+    )
+    prediction = result.prediction
+    answer = PredictResponse(
+        predict_id=predict_id,
+        model=result.target.model_name,
+        version=result.target.version,
+        predictions=prediction.predictions,
+        classes=prediction.classes,
+        probabilities=prediction.probabilities,
+    )
+    return JSONResponse(answer.model_dump(exclude_none=True))
+
+
+@predict_router.post("/models/{name}/predict", response_model=PredictResponse, openapi_extra=_BODY)
+async def predict(
+    name: ModelName, request: Request, core: CoreDep, context: PredictContextDep
+) -> JSONResponse:
+    """Predict with a model's `production` version (its latest when no alias is set)."""
+    return await _predict(request, core, context)
+
+
+@predict_router.post(
+    "/models/{name}/versions/{version}/predict",
+    response_model=PredictResponse,
+    openapi_extra=_BODY,
+)
+async def predict_version(
+    name: ModelName,
+    version: VersionRef,
+    request: Request,
+    core: CoreDep,
+    context: PredictContextDep,
+) -> JSONResponse:
+    """Predict with one version of a model (by number, alias or `latest`)."""
+    return await _predict(request, core, context)
+
+
+@log_router.get("/models/{name}/requests", response_model=Page[PredictionLogRead])
+def list_requests(
+    name: ModelName,
+    session: SessionDep,
+    user: CurrentUser,
+    page: PageParamsDep,
+    owner_id: OwnerId = None,
+    version: Annotated[int | None, Query(ge=1)] = None,
+    status: Annotated[int | None, Query(ge=100, le=599)] = None,
+    source: Annotated[str | None, Query(max_length=32)] = None,
+    user_id: Annotated[int | None, Query(ge=1, description="Who asked.")] = None,
+    since: Annotated[datetime | None, Query(description="From this time (inclusive).")] = None,
+    until: Annotated[datetime | None, Query(description="Before this time.")] = None,
+) -> Page[PredictionLogRead]:
+    """List a model's logged predictions, newest first."""
+    return service.list_request_log(
+        session,
+        user,
+        name,
+        owner_id,
+        limit=page.limit,
+        offset=page.offset,
+        version=version,
+        status=status,
+        source=source,
+        user_id=user_id,
+        since=since,
+        until=until,
+    )
