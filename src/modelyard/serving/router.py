@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from modelyard.auth.dependencies import CurrentUser
 from modelyard.db import SessionDep
-from modelyard.pagination import PageParamsDep
+from modelyard.pagination import MAX_DB_INT, PageParamsDep
 from modelyard.registry.dependencies import ModelName, OwnerId, VersionRef
 from modelyard.schemas import Page
 from modelyard.serving import service
@@ -102,10 +102,10 @@ def list_requests(
     user: CurrentUser,
     page: PageParamsDep,
     owner_id: OwnerId = None,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None,
     status: Annotated[int | None, Query(ge=100, le=599)] = None,
     source: Annotated[str | None, Query(max_length=32)] = None,
-    user_id: Annotated[int | None, Query(ge=1, description="Who asked.")] = None,
+    user_id: Annotated[int | None, Query(ge=1, le=MAX_DB_INT, description="Who asked.")] = None,
     since: Annotated[datetime | None, Query(description="From this time (inclusive).")] = None,
     until: Annotated[datetime | None, Query(description="Before this time.")] = None,
 ) -> Page[PredictionLogRead]:

@@ -1,0 +1,92 @@
+"""The request/response log: written in batches off the hot path, read with filters."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from modelyard.db import Database
+from modelyard.serving.log import RequestLogWriter
+from tests.helpers import Account
+from tests.registry.factories import register_ok, skops_classifier
+
+
+def flush(client: TestClient) -> None:
+    assert client.app.state.serving.log.flush()  # type: ignore[attr-defined]
+
+
+def test_every_prediction_is_logged_and_can_be_filtered(
+    client: TestClient, alice: Account, bob: Account
+) -> None:
+    register_ok(client, alice, "m", skops_classifier(2))
+    register_ok(client, alice, "m", skops_classifier(2))
+    ok = client.post(
+        "/api/v1/models/m/predict", json={"X": [[1, 2], [3, 4]]}, headers=alice.headers
+    )
+    bad = client.post("/api/v1/models/m/predict", json=[{"x0": 1}], headers=alice.headers)
+    old = client.post(
+        "/api/v1/models/m/versions/1/predict", json={"X": [[0, 0]]}, headers=alice.headers
+    )
+    assert (ok.status_code, bad.status_code, old.status_code) == (200, 422, 200)
+    flush(client)
+
+    page = client.get("/api/v1/models/m/requests", headers=alice.headers).json()
+    assert page["total"] == 3
+    newest, failed, first = page["items"]
+    assert first["predict_id"] == ok.headers["X-Predict-Id"]
+    assert first["input"] == {"X": [[1, 2], [3, 4]]}
+    assert first["output"]["predictions"] == ok.json()["predictions"]
+    assert first["output"]["probabilities"] == ok.json()["probabilities"]
+    assert (first["status"], first["n_rows"], first["version"]) == (200, 2, 2)
+    assert first["user_id"] == alice.id
+    assert first["latency_ms"] > 0
+    assert (failed["status"], failed["output"]) == (422, None)
+    assert failed["error"] == "The rows do not fit the model's input schema"
+    assert newest["version"] == 1
+
+    def items(query: str) -> list[dict[str, Any]]:
+        response = client.get(f"/api/v1/models/m/requests?{query}", headers=alice.headers)
+        assert response.status_code == 200, response.text
+        found: list[dict[str, Any]] = response.json()["items"]
+        return found
+
+    assert [i["status"] for i in items("status=422")] == [422]
+    assert [i["version"] for i in items("version=1")] == [1]
+    assert len(items("limit=1&offset=1")) == 1
+    assert items("since=2000-01-01T00:00:00") and not items("until=2000-01-01T00:00:00Z")
+    assert len(items(f"user_id={alice.id}&source=native")) == 3
+    assert client.get("/api/v1/models/m/requests", headers=bob.headers).status_code == 404
+
+
+def test_the_writer_batches_flushes_on_time_and_on_stop(migrated_database: Database) -> None:
+    written: list[int] = []
+    lock = threading.Lock()
+
+    class Recording(RequestLogWriter):
+        def _write(self, batch: list[dict[str, Any]]) -> None:
+            with lock:
+                if batch:
+                    written.append(len(batch))
+
+    writer = Recording(migrated_database, queue_size=100, flush_rows=3, flush_ms=50)
+    writer.start()
+    for index in range(7):
+        writer.submit({"predict_id": str(index)})
+    deadline = time.monotonic() + 5
+    while sum(written) < 7 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert written == [3, 3, 1]  # two full batches, then the rest when 50 ms had passed
+
+    writer.submit({"predict_id": "last"})
+    writer.stop()
+    assert written[-1] == 1
+
+
+def test_a_full_queue_drops_instead_of_blocking(migrated_database: Database) -> None:
+    writer = RequestLogWriter(migrated_database, queue_size=2, flush_rows=10, flush_ms=10)
+    for index in range(5):  # not started: nothing drains the queue
+        writer.submit({"predict_id": str(index)})
+    assert writer.dropped == 3
