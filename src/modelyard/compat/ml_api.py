@@ -3,26 +3,57 @@
 Its bodies are ``{"message": ...}`` (plus ``user_id`` where the source had it). Fixed on the way:
 the user-admin routes need an admin (the source left them open to anyone), passwords are argon2id
 hashes, and tokens are HS256-pinned JWTs with an expiry.
+
+``POST /predict`` serves the model named by ``MODELYARD_SERVING_ML_API_MODEL``, owned by an admin
+(so no user can take over the name), at its ``production`` alias, else its latest version; every
+signed-in user may call it, as in the source, where one model served every user. Kept: the token
+alone in ``Authorization`` (``Bearer`` also works), one record of named features,
+``{"yhat_prob": "<p>", "yhat": "0"|"1"}``, 400 ``{"message": "Bad request"}``. Fixed: a missing or
+bad token is 401 ``{"error": "Unauthorized"}`` (the source answered 200 and null). Features the
+model does not take are ignored, as the source ignored them; a missing or ill-typed one is a 400.
+The request log is the source's Requests and Responses tables (``GET /requests``, ``/responses``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, EmailStr, Field
+from sqlalchemy.orm import Session
 
 from modelyard.auth import service as auth
-from modelyard.auth.dependencies import LenientUser, SecurityDep, ThrottleDep
+from modelyard.auth.dependencies import (
+    LenientUser,
+    SecurityDep,
+    ThrottleDep,
+    credential_from_authorization,
+)
 from modelyard.auth.exceptions import (
     AdminRequired,
     EmailTaken,
     InvalidCredentials,
 )
 from modelyard.auth.models import User
-from modelyard.db import SessionDep
-from modelyard.errors import ModelyardError, Unauthenticated, styled_route
+from modelyard.config import Settings
+from modelyard.db import Database, SessionDep
+from modelyard.errors import (
+    BadRequest,
+    ModelyardError,
+    ServiceUnavailable,
+    Unauthenticated,
+    styled_route,
+)
+from modelyard.pagination import MAX_DB_INT
+from modelyard.registry import service as registry
+from modelyard.registry.schemas import ServingTarget
+from modelyard.serving import service as serving
+from modelyard.serving.dependencies import CoreDep, PredictIdRoute, predict_id_of
+from modelyard.serving.exceptions import InvalidPredictInput
+from modelyard.serving.schemas import PredictionLogRead
 
 __all__ = ["router"]
 
@@ -132,3 +163,141 @@ def remove_user(user_id: int, user: LenientUser, session: SessionDep) -> Message
     """Delete a user (admins only)."""
     auth.delete_user(session, _admin(user), user_id)
     return Message(message="User deleted successfully")
+
+
+SOURCE = "ml_api"
+
+
+def _predict_error_body(status: int, code: str, message: str, details: Any) -> Any:
+    if status == 401:
+        return {"error": "Unauthorized"}
+    return {"message": message}
+
+
+class _PredictRoute(PredictIdRoute):
+    error_style = staticmethod(_predict_error_body)
+
+
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+@dataclass(frozen=True)
+class _Context:
+    user_id: int
+    target: ServingTarget
+
+
+def _context(
+    request: Request, security: SecurityDep, api_key: Annotated[str | None, Depends(_api_key)]
+) -> _Context:
+    raw = api_key or credential_from_authorization(request.headers.get("authorization"))
+    if not raw:
+        raise Unauthenticated()
+    settings: Settings = request.app.state.settings
+    database: Database = request.app.state.database
+    with database.session() as session:
+        user = auth.authenticate_credential(session, security, raw)
+        name = settings.serving.ml_api_model
+        if not name:
+            raise ServiceUnavailable(
+                "No model is configured for /predict: set MODELYARD_SERVING_ML_API_MODEL"
+            )
+        return _Context(user.id, registry.ml_api_target(session, name))
+
+
+def _payload(raw: bytes, target: ServingTarget) -> Any:
+    """One record for the core; a body that is not one goes there too, to be refused and logged."""
+    try:
+        record = serving.loads_strict(raw)
+    except ValueError:
+        return raw
+    if not isinstance(record, dict) or target.input_schema is None:
+        return [record]
+    names = {column.name for column in target.input_schema}
+    return [{key: value for key, value in record.items() if key in names}]
+
+
+def yhat_answer(probabilities: list[float]) -> dict[str, str]:
+    """The source's answer: the positive class's probability, and 1 when it is the likelier."""
+    best = max(range(len(probabilities)), key=probabilities.__getitem__)
+    return {"yhat_prob": format(probabilities[1], ".7g"), "yhat": str(best)}
+
+
+async def predict(
+    request: Request, core: CoreDep, context: Annotated[_Context, Depends(_context)]
+) -> dict[str, str]:
+    """Predict one record of named features with the configured binary classifier."""
+    # Bodies that are not one record reach the core all the same, so every call is logged.
+    target = context.target
+    if target.kind != "classifier" or len(target.classes or []) != 2:
+        raise ServiceUnavailable("The model configured for /predict is not a binary classifier")
+    try:
+        result = await core.predict(
+            target,
+            _payload(await request.body(), target),
+            predict_id=predict_id_of(request),
+            user_id=context.user_id,
+            source=SOURCE,
+        )
+    except InvalidPredictInput as exc:
+        raise BadRequest() from exc
+    assert result.prediction.probabilities is not None
+    return yhat_answer(result.prediction.probabilities[0])
+
+
+router.add_api_route(
+    "/predict",
+    predict,
+    methods=["POST"],
+    route_class_override=_PredictRoute,
+    responses={400: {"description": "Bad request"}, 401: {"description": "Unauthorized"}},
+)
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0, le=MAX_DB_INT)]
+
+
+def _rows(session: Session, user: User, limit: int, offset: int) -> list[PredictionLogRead]:
+    return serving.list_caller_log(session, user, source=SOURCE, limit=limit, offset=offset)
+
+
+def _output(item: PredictionLogRead) -> dict[str, Any]:
+    probabilities = (item.output or {}).get("probabilities")
+    if item.status == 200 and probabilities:
+        return yhat_answer(probabilities[0])
+    # The client saw 400 for rows that did not fit; anything else, the logged message.
+    return {"message": "Bad request" if item.status == 422 else item.error}
+
+
+@router.get("/requests")
+def list_requests(
+    session: SessionDep, user: LenientUser, limit: Limit = 100, offset: Offset = 0
+) -> list[dict[str, Any]]:
+    """List your /predict requests as the source's Requests table (every user's for admins)."""
+    return [
+        {
+            "id": item.id,
+            "user_id": item.user_id,
+            "input": item.input[0] if isinstance(item.input, list) and item.input else item.input,
+            "created_datetime": item.created_at,
+            "updated_datetime": item.created_at,
+        }
+        for item in _rows(session, user, limit, offset)
+    ]
+
+
+@router.get("/responses")
+def list_responses(
+    session: SessionDep, user: LenientUser, limit: Limit = 100, offset: Offset = 0
+) -> list[dict[str, Any]]:
+    """List the answers to your /predict requests as the source's Responses table."""
+    return [
+        {
+            "id": item.id,
+            "request_id": item.id,
+            "output": _output(item),
+            "created_datetime": item.created_at,
+            "updated_datetime": item.created_at,
+        }
+        for item in _rows(session, user, limit, offset)
+    ]
