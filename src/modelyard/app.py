@@ -16,6 +16,7 @@ from modelyard.compat import ml_api, pycm_api
 from modelyard.config import Settings, resolve_secret_key
 from modelyard.db import Database
 from modelyard.errors import install_error_handlers
+from modelyard.evaluation.router import router as evaluation_router
 from modelyard.health import metrics_router
 from modelyard.health import router as health_router
 from modelyard.http import HttpMetrics, RequestMiddleware
@@ -37,6 +38,10 @@ TAGS = [
     {"name": "jobs", "description": "Background jobs: state, progress, results, cancel."},
     {"name": "models", "description": "Model registry: versions, input schemas, aliases."},
     {"name": "serving", "description": "Predictions with registered models, and their log."},
+    {
+        "name": "evaluation",
+        "description": "Confusion matrices, compare, multi-label, ROC/PR curves, reports, plots.",
+    },
     {"name": "system", "description": "Liveness, readiness and metrics."},
     {"name": "compat: pycm-api", "description": "pycm-api's routes, unchanged for its clients."},
     {
@@ -102,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(evaluation_router, prefix=API_PREFIX)
     app.include_router(health_router, prefix=API_PREFIX)
     app.include_router(metrics_router)
     app.include_router(pycm_api.router)

@@ -18,6 +18,7 @@ __all__ = [
     "AuthSettings",
     "ConfigError",
     "DatabaseSettings",
+    "EvaluationSettings",
     "HttpSettings",
     "JobsSettings",
     "RegistrySettings",
@@ -226,6 +227,25 @@ class ServingSettings(BaseSettings):
     )
 
 
+class EvaluationSettings(BaseSettings):
+    """Confusion matrices, compare, curves: the bounds of one request's work."""
+
+    model_config = _section("MODELYARD_EVALUATION_")
+
+    max_vector_length: int = Field(default=2_000_000, ge=1, description="Labels per vector.")
+    max_classes: int = Field(default=256, ge=2, le=10_000)
+    max_label_length: int = Field(default=200, ge=1, le=10_000)
+    max_compare: int = Field(default=20, ge=2, le=1000, description="Matrices in one compare.")
+    max_multilabel_samples: int = Field(default=10_000, ge=1)
+    max_curve_samples: int = Field(default=5_000, ge=1)
+    max_curve_thresholds: int = Field(
+        default=200, ge=2, description="More distinct scores than this are thinned to this many."
+    )
+    max_plot_annotations: int = Field(
+        default=900, ge=0, description="Cells above this count are drawn without numbers."
+    )
+
+
 class Settings(BaseSettings):
     """Everything the service can be told, grouped by domain."""
 
@@ -243,6 +263,7 @@ class Settings(BaseSettings):
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
 

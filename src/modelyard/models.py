@@ -2,6 +2,7 @@
 
 from modelyard.auth.models import ApiKey, User
 from modelyard.db import Base
+from modelyard.evaluation.models import ConfusionMatrixRecord
 from modelyard.jobs.models import Job
 from modelyard.registry.models import ModelAlias, ModelVersion, RegisteredModel
 from modelyard.serving.models import PredictionLog
@@ -9,6 +10,7 @@ from modelyard.serving.models import PredictionLog
 __all__ = [
     "ApiKey",
     "Base",
+    "ConfusionMatrixRecord",
     "Job",
     "ModelAlias",
     "ModelVersion",

@@ -1,0 +1,108 @@
+"""Every query of the evaluation domain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from modelyard.evaluation.models import ConfusionMatrixRecord
+
+__all__ = [
+    "add",
+    "count_all",
+    "count_for_owner",
+    "delete",
+    "get_by_uid",
+    "get_many_by_uid",
+    "list_all",
+    "list_for_owner",
+    "set_cached_key",
+    "uids_by_owner",
+]
+
+
+def add(session: Session, record: ConfusionMatrixRecord) -> ConfusionMatrixRecord:
+    session.add(record)
+    session.flush()
+    return record
+
+
+def get_by_uid(session: Session, uid: str) -> ConfusionMatrixRecord | None:
+    return session.scalar(select(ConfusionMatrixRecord).where(ConfusionMatrixRecord.uid == uid))
+
+
+def get_many_by_uid(session: Session, uids: Sequence[str]) -> list[ConfusionMatrixRecord]:
+    return list(
+        session.scalars(
+            select(ConfusionMatrixRecord).where(ConfusionMatrixRecord.uid.in_(list(uids)))
+        )
+    )
+
+
+def list_for_owner(
+    session: Session, owner_id: int, *, limit: int, offset: int
+) -> Sequence[ConfusionMatrixRecord]:
+    return session.scalars(
+        select(ConfusionMatrixRecord)
+        .where(ConfusionMatrixRecord.owner_id == owner_id)
+        .order_by(ConfusionMatrixRecord.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+
+
+def count_for_owner(session: Session, owner_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(ConfusionMatrixRecord)
+            .where(ConfusionMatrixRecord.owner_id == owner_id)
+        )
+        or 0
+    )
+
+
+def list_all(session: Session, *, limit: int, offset: int) -> Sequence[ConfusionMatrixRecord]:
+    return session.scalars(
+        select(ConfusionMatrixRecord).order_by(ConfusionMatrixRecord.id).limit(limit).offset(offset)
+    ).all()
+
+
+def count_all(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(ConfusionMatrixRecord)) or 0
+
+
+def uids_by_owner(session: Session, owner_ids: Sequence[int]) -> dict[int, list[str]]:
+    rows = session.execute(
+        select(ConfusionMatrixRecord.owner_id, ConfusionMatrixRecord.uid)
+        .where(ConfusionMatrixRecord.owner_id.in_(list(owner_ids)))
+        .order_by(ConfusionMatrixRecord.id)
+    ).all()
+    found: dict[int, list[str]] = {owner_id: [] for owner_id in owner_ids}
+    for owner_id, uid in rows:
+        found[owner_id].append(uid)
+    return found
+
+
+def set_cached_key(session: Session, record_id: int, version: int, column: str, key: str) -> bool:
+    """Record a rendered file's key unless the matrix changed or another render won meanwhile."""
+    target = getattr(ConfusionMatrixRecord, column)
+    result = session.execute(
+        update(ConfusionMatrixRecord)
+        .where(
+            ConfusionMatrixRecord.id == record_id,
+            ConfusionMatrixRecord.version == version,
+            target.is_(None),
+        )
+        # Keep updated_at: caching a rendering does not change the matrix.
+        .values({column: key, "updated_at": ConfusionMatrixRecord.updated_at})
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def delete(session: Session, record: ConfusionMatrixRecord) -> None:
+    session.delete(record)
+    session.flush()

@@ -1,0 +1,166 @@
+"""Request and response bodies of the native evaluation API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "CompareRequest",
+    "CompareResult",
+    "ConfusionMatrixBrief",
+    "ConfusionMatrixCreate",
+    "ConfusionMatrixRead",
+    "ConfusionMatrixSummary",
+    "ConfusionMatrixUpdate",
+    "CurveRead",
+    "CurveRequest",
+    "Headline",
+    "MatrixStats",
+    "MultiLabelRead",
+    "MultiLabelRequest",
+]
+
+# Labels are checked by the service (one kind per vector, no NaN), so the schema takes any
+# JSON value: a union of list types would make pydantic report every element of a wrong list.
+Labels = list[Any]
+Number = int | float
+
+
+class ConfusionMatrixCreate(BaseModel):
+    """Vectors ``actual`` and ``predicted``, or a ready ``matrix`` (rows are actual classes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    actual: Labels | None = Field(default=None, description="Actual labels.")
+    predicted: Labels | None = Field(default=None, description="Predicted labels.")
+    matrix: list[list[Number]] | None = Field(
+        default=None, description="A ready matrix instead of vectors."
+    )
+    classes: Labels | None = Field(
+        default=None, description="Class labels in display order; may add classes not seen."
+    )
+    sample_weight: list[float] | None = Field(default=None, description="One weight per label.")
+    name: str | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="after")
+    def _vectors_or_matrix(self) -> ConfusionMatrixCreate:
+        has_vectors = self.actual is not None or self.predicted is not None
+        if has_vectors == (self.matrix is not None):
+            raise ValueError("give actual and predicted vectors, or a matrix, not both")
+        if has_vectors and (self.actual is None or self.predicted is None):
+            raise ValueError("give both actual and predicted")
+        if self.matrix is not None and self.sample_weight is not None:
+            raise ValueError("sample_weight goes with vectors, not with a matrix")
+        return self
+
+
+class ConfusionMatrixUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)
+
+
+class Headline(BaseModel):
+    accuracy: float | None = Field(description="Overall accuracy.")
+    precision: float | None = Field(description="Macro precision (PPV); null when undefined.")
+    recall: float | None = Field(description="Macro recall (TPR); null when undefined.")
+    f1: float | None = Field(description="Macro F1; null when undefined.")
+
+
+class MatrixStats(BaseModel):
+    overall: dict[str, Any] = Field(description="Every overall statistic PyCM has.")
+    per_class: dict[str, dict[str, Any]] = Field(
+        description="Each statistic by class (class labels as text)."
+    )
+
+
+class ConfusionMatrixSummary(Headline):
+    uid: str
+    name: str | None
+    classes: list[Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConfusionMatrixRead(ConfusionMatrixSummary):
+    matrix: list[list[Number]] = Field(description="Rows are actual classes, columns predicted.")
+    statistics: MatrixStats | None = Field(
+        default=None, description="Present when asked for with ?statistics=true."
+    )
+
+
+class CompareRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    uids: list[str] = Field(min_length=1, description="The matrices to compare (yours).")
+    class_weight: dict[str, float] | None = Field(
+        default=None, description="A weight per class (class labels as text)."
+    )
+    class_benchmark_weight: dict[str, float] | None = None
+    overall_benchmark_weight: dict[str, float] | None = None
+
+
+class CompareResult(BaseModel):
+    uids: list[str]
+    scores: dict[str, dict[str, float | None]] = Field(
+        description="Per uid: the 'class' and 'overall' scores."
+    )
+    order: list[str] = Field(description="Uids from best to worst.")
+    best_name: str | None = Field(description="The single best uid, or null when there is none.")
+
+
+class MultiLabelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    actual: list[list[Any]] = Field(description="Per sample, its actual labels.")
+    predicted: list[list[Any]] = Field(description="Per sample, its predicted labels.")
+    classes: Labels | None = None
+    store: bool = Field(
+        default=False, description="Also store each class's 2x2 matrix as a confusion matrix."
+    )
+    name: str | None = Field(default=None, max_length=150)
+
+
+class ConfusionMatrixBrief(Headline):
+    matrix: list[list[Number]]
+
+
+class MultiLabelRead(BaseModel):
+    classes: list[Any]
+    multihot_actual: list[list[int]]
+    multihot_predicted: list[list[int]]
+    by_class: dict[str, ConfusionMatrixBrief]
+    by_sample: list[ConfusionMatrixBrief]
+    stored: dict[str, str] | None = Field(
+        default=None, description="With store=true: the uid of each class's stored matrix."
+    )
+
+
+class CurveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["ROC", "PR"] = Field(description="ROC (FPR/TPR) or PR (recall/precision).")
+    actual: Labels
+    probabilities: list[list[Any]] = Field(description="Per sample, one score per class.")
+    classes: Labels | None = Field(
+        default=None,
+        description="Class labels in the probability columns' order; integer actual labels "
+        "0..k-1 are read as positions in this list.",
+    )
+    thresholds: list[float] | None = None
+    sample_weight: list[float] | None = None
+
+
+class CurveRead(BaseModel):
+    type: Literal["ROC", "PR"]
+    x_axis: str
+    y_axis: str
+    classes: list[Any]
+    thresholds: list[float]
+    points: dict[str, dict[str, list[float | None]]] = Field(
+        description="Per class: the x and y value at each threshold."
+    )
+    auc: dict[str, float | None] = Field(description="Area under each class's curve.")

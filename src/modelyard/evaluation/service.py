@@ -1,0 +1,367 @@
+"""Stored confusion matrices: create, read, replace, rename, delete, list, report, plot, compare.
+
+Transport-free: callers pass the session, the artifact store and the evaluation settings. Files
+are written before the row that names them; files a change or a delete leaves behind are
+removed only once the transaction has committed, so a rollback never loses a live file.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from functools import partial
+
+import numpy as np
+import pycm
+from sqlalchemy.orm import Session
+
+from modelyard.config import EvaluationSettings
+from modelyard.db import after_commit
+from modelyard.evaluation import plots, pycm_adapter, repository
+from modelyard.evaluation.counting import Counted, count_vectors, matrix_from_rows
+from modelyard.evaluation.exceptions import (
+    ConfusionMatrixNotFound,
+    InvalidEvaluationInput,
+    LimitExceeded,
+)
+from modelyard.evaluation.models import ConfusionMatrixRecord
+from modelyard.evaluation.schemas import (
+    CompareResult,
+    ConfusionMatrixCreate,
+    ConfusionMatrixRead,
+    ConfusionMatrixSummary,
+    MatrixStats,
+)
+from modelyard.schemas import Page
+from modelyard.storage import ArtifactNotFound, ArtifactStore
+
+__all__ = [
+    "DEFAULT_COLOR_MAP",
+    "Evaluation",
+    "compare",
+    "create",
+    "delete",
+    "get",
+    "list_all",
+    "list_mine",
+    "matrix_csv",
+    "matrix_obj",
+    "plot",
+    "read",
+    "rename",
+    "replace",
+    "report",
+    "store_counted",
+    "summary",
+    "uids_by_owner",
+]
+
+DEFAULT_COLOR_MAP = "Blues"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What every stored-matrix operation needs besides the session."""
+
+    artifacts: ArtifactStore
+    settings: EvaluationSettings
+
+
+def _count(body: ConfusionMatrixCreate, settings: EvaluationSettings) -> Counted:
+    if body.matrix is not None:
+        return matrix_from_rows(
+            body.matrix,
+            body.classes,
+            max_classes=settings.max_classes,
+            max_label_length=settings.max_label_length,
+        )
+    assert body.actual is not None and body.predicted is not None  # the schema's validator
+    return count_vectors(
+        body.actual,
+        body.predicted,
+        classes=body.classes,
+        sample_weight=body.sample_weight,
+        max_length=settings.max_vector_length,
+        max_classes=settings.max_classes,
+        max_label_length=settings.max_label_length,
+    )
+
+
+@dataclass(frozen=True)
+class _Computed:
+    kind: str
+    classes: list[object]
+    rows: list[list[float]]
+    headline: dict[str, float | None]
+    obj: bytes
+
+
+def _compute(counted: Counted) -> _Computed:
+    cm = pycm_adapter.build_matrix(counted.classes, counted.matrix)
+    # PyCM decides the class order (it sorts weighted matrices); the row follows it.
+    classes = list(cm.classes)
+    rows = cm.to_array().tolist()
+    return _Computed(
+        kind=counted.kind,
+        classes=classes,
+        rows=rows,
+        headline=asdict(pycm_adapter.headline(cm)),
+        obj=pycm_adapter.obj_bytes(classes, rows, cm.digit),
+    )
+
+
+def store_counted(
+    session: Session, ev: Evaluation, owner_id: int, counted: Counted, name: str | None
+) -> ConfusionMatrixRecord:
+    """Store an already counted matrix for ``owner_id``."""
+    computed = _compute(counted)
+    key = ev.artifacts.new_key("evaluation/matrices", ".obj")
+    ev.artifacts.put_bytes(key, computed.obj)
+    record = ConfusionMatrixRecord(
+        uid=secrets.token_urlsafe(16),
+        owner_id=owner_id,
+        name=name,
+        label_kind=computed.kind,
+        classes=computed.classes,
+        matrix=computed.rows,
+        headline=computed.headline,
+        obj_key=key,
+    )
+    try:
+        return repository.add(session, record)
+    except Exception:
+        ev.artifacts.delete(key)
+        raise
+
+
+def create(
+    session: Session, ev: Evaluation, owner_id: int, body: ConfusionMatrixCreate
+) -> ConfusionMatrixRecord:
+    """Count the vectors (or take the matrix), compute PyCM's statistics, store it all."""
+    return store_counted(session, ev, owner_id, _count(body, ev.settings), body.name)
+
+
+def get(session: Session, uid: str, owner_id: int) -> ConfusionMatrixRecord:
+    """The owner's matrix; another user's is as good as missing."""
+    record = repository.get_by_uid(session, uid)
+    if record is None or record.owner_id != owner_id:
+        raise ConfusionMatrixNotFound(details={"uid": uid})
+    return record
+
+
+def _forget_files(session: Session, ev: Evaluation, keys: Sequence[str | None]) -> None:
+    for key in keys:
+        if key is not None:
+            after_commit(session, partial(ev.artifacts.delete, key))
+
+
+def replace(
+    session: Session, ev: Evaluation, uid: str, owner_id: int, body: ConfusionMatrixCreate
+) -> ConfusionMatrixRecord:
+    """Replace the matrix's data; its report and plot are drawn again when next asked for."""
+    record = get(session, uid, owner_id)
+    computed = _compute(_count(body, ev.settings))
+    session.refresh(record, with_for_update=True)
+    old_keys = [record.obj_key, record.report_key, record.plot_key]
+    key = ev.artifacts.new_key("evaluation/matrices", ".obj")
+    ev.artifacts.put_bytes(key, computed.obj)
+    record.label_kind = computed.kind
+    record.classes = computed.classes
+    record.matrix = computed.rows
+    record.headline = computed.headline
+    record.obj_key = key
+    record.report_key = None
+    record.plot_key = None
+    # Incremented in SQL, so two updates at once cannot both write the same version.
+    record.version = ConfusionMatrixRecord.version + 1
+    if body.name is not None:
+        record.name = body.name
+    session.flush()
+    session.refresh(record)
+    _forget_files(session, ev, old_keys)
+    return record
+
+
+def rename(session: Session, uid: str, owner_id: int, name: str | None) -> ConfusionMatrixRecord:
+    record = get(session, uid, owner_id)
+    record.name = name
+    session.flush()
+    return record
+
+
+def delete(session: Session, ev: Evaluation, uid: str, owner_id: int) -> None:
+    """Remove the row, then (once committed) its .obj, report and plot files."""
+    record = get(session, uid, owner_id)
+    keys = [record.obj_key, record.report_key, record.plot_key]
+    repository.delete(session, record)
+    _forget_files(session, ev, keys)
+
+
+def summary(record: ConfusionMatrixRecord) -> ConfusionMatrixSummary:
+    return ConfusionMatrixSummary(
+        uid=record.uid,
+        name=record.name,
+        classes=record.classes,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        **record.headline,
+    )
+
+
+def _pycm(record: ConfusionMatrixRecord) -> pycm.ConfusionMatrix:
+    return pycm_adapter.build_matrix(record.classes, np.array(record.matrix))
+
+
+def read(record: ConfusionMatrixRecord, *, statistics: bool = False) -> ConfusionMatrixRead:
+    """The headline and the matrix; with ``statistics``, every statistic PyCM has."""
+    stats = None
+    if statistics:
+        overall, per_class = pycm_adapter.statistics(_pycm(record))
+        stats = MatrixStats(overall=overall, per_class=per_class)
+    return ConfusionMatrixRead(
+        **summary(record).model_dump(), matrix=record.matrix, statistics=stats
+    )
+
+
+def list_mine(
+    session: Session, owner_id: int, *, limit: int, offset: int
+) -> Page[ConfusionMatrixSummary]:
+    records = repository.list_for_owner(session, owner_id, limit=limit, offset=offset)
+    return Page[ConfusionMatrixSummary](
+        items=[summary(r) for r in records],
+        total=repository.count_for_owner(session, owner_id),
+        limit=limit,
+        offset=offset,
+    )
+
+
+def list_all(session: Session, *, limit: int, offset: int) -> Sequence[ConfusionMatrixRecord]:
+    """Every user's matrices, oldest first (admins)."""
+    return repository.list_all(session, limit=limit, offset=offset)
+
+
+def uids_by_owner(session: Session, owner_ids: Sequence[int]) -> dict[int, list[str]]:
+    return repository.uids_by_owner(session, owner_ids)
+
+
+def _cached(
+    session: Session,
+    ev: Evaluation,
+    record: ConfusionMatrixRecord,
+    column: str,
+    suffix: str,
+    render: partial[bytes],
+) -> bytes:
+    key: str | None = getattr(record, column)
+    if key is not None:
+        try:
+            return ev.artifacts.get_bytes(key)
+        except ArtifactNotFound:
+            pass  # lost from the store: draw it again below
+    data = render()
+    new_key = ev.artifacts.new_key(f"evaluation/{column.removesuffix('_key')}s", suffix)
+    ev.artifacts.put_bytes(new_key, data)
+    if not repository.set_cached_key(session, record.id, record.version, column, new_key):
+        # The matrix changed or another request cached its own copy first; ours is not kept.
+        ev.artifacts.delete(new_key)
+    return data
+
+
+def _render_report(record: ConfusionMatrixRecord) -> bytes:
+    return pycm_adapter.report_html(_pycm(record)).encode()
+
+
+def report(session: Session, ev: Evaluation, uid: str, owner_id: int) -> bytes:
+    """PyCM's HTML report (labels escaped), drawn once per version of the matrix."""
+    record = get(session, uid, owner_id)
+    return _cached(session, ev, record, "report_key", ".html", partial(_render_report, record))
+
+
+def _render_plot(
+    record: ConfusionMatrixRecord, ev: Evaluation, normalized: bool, color_map: str
+) -> bytes:
+    return plots.matrix_png(
+        [str(c) for c in record.classes],
+        np.array(record.matrix),
+        normalized=normalized,
+        color_map=color_map,
+        title=record.name or "Confusion matrix",
+        max_annotations=ev.settings.max_plot_annotations,
+    )
+
+
+def plot(
+    session: Session,
+    ev: Evaluation,
+    uid: str,
+    owner_id: int,
+    *,
+    normalized: bool = False,
+    color_map: str = DEFAULT_COLOR_MAP,
+) -> bytes:
+    """A PNG of the matrix; the default look is drawn once per version and kept."""
+    if color_map not in plots.COLOR_MAPS:
+        raise InvalidEvaluationInput(
+            f"unknown colour map {color_map!r}", details={"choices": list(plots.COLOR_MAPS)}
+        )
+    record = get(session, uid, owner_id)
+    render = partial(_render_plot, record, ev, normalized, color_map)
+    if normalized or color_map != DEFAULT_COLOR_MAP:
+        return render()
+    return _cached(session, ev, record, "plot_key", ".png", render)
+
+
+def matrix_obj(session: Session, ev: Evaluation, uid: str, owner_id: int) -> bytes:
+    """PyCM's .obj document of the matrix."""
+    return ev.artifacts.get_bytes(get(session, uid, owner_id).obj_key)
+
+
+def matrix_csv(session: Session, uid: str, owner_id: int) -> str:
+    """PyCM's per-class statistics as CSV."""
+    return pycm_adapter.statistics_csv(_pycm(get(session, uid, owner_id)))
+
+
+def compare(
+    session: Session,
+    settings: EvaluationSettings,
+    owner_id: int,
+    uids: Sequence[str],
+    *,
+    class_weight: dict[str, float] | None = None,
+    class_benchmark_weight: dict[str, float] | None = None,
+    overall_benchmark_weight: dict[str, float] | None = None,
+) -> CompareResult:
+    """PyCM's Compare over the owner's matrices, named by uid."""
+    unique = list(dict.fromkeys(uids))
+    if len(unique) > settings.max_compare:
+        raise LimitExceeded(f"compare takes at most {settings.max_compare} matrices")
+    if len(unique) < 2:
+        raise InvalidEvaluationInput("compare needs at least two different matrices")
+    found = {
+        r.uid: r for r in repository.get_many_by_uid(session, unique) if r.owner_id == owner_id
+    }
+    missing = [uid for uid in unique if uid not in found]
+    if missing:
+        raise ConfusionMatrixNotFound(details={"missing": missing})
+    records = [found[uid] for uid in unique]
+    first = records[0]
+    for record in records[1:]:
+        if set(map(str, record.classes)) != set(map(str, first.classes)):
+            raise InvalidEvaluationInput(
+                "the matrices have different classes", details={"uids": [first.uid, record.uid]}
+            )
+        if not np.isclose(np.sum(record.matrix), np.sum(first.matrix)):
+            raise InvalidEvaluationInput(
+                "the matrices count different populations",
+                details={"uids": [first.uid, record.uid]},
+            )
+    result = pycm_adapter.compare(
+        {record.uid: _pycm(record) for record in records},
+        class_weight=class_weight,
+        class_benchmark_weight=class_benchmark_weight,
+        overall_benchmark_weight=overall_benchmark_weight,
+    )
+    return CompareResult(
+        uids=unique, scores=result.scores, order=result.order, best_name=result.best_name
+    )
