@@ -1,0 +1,143 @@
+"""Counting labels with numpy gives PyCM's own matrix, for every kind of label."""
+
+from __future__ import annotations
+
+import numpy as np
+import pycm
+import pytest
+
+from modelyard.evaluation.counting import count_vectors, label_kind, matrix_from_rows
+from modelyard.evaluation.exceptions import InvalidEvaluationInput, LimitExceeded
+
+LIMITS = {"max_length": 10_000, "max_classes": 50, "max_label_length": 20}
+
+
+def _pycm_matrix(
+    actual: list[object], predicted: list[object]
+) -> tuple[list[object], list[list[int]]]:
+    cm = pycm.ConfusionMatrix(actual_vector=actual, predict_vector=predicted)
+    return list(cm.classes), cm.to_array().tolist()
+
+
+@pytest.mark.parametrize(
+    ("actual", "predicted"),
+    [
+        ([1, 0, 1, 1, 0, 1, 0, 0], [1, 0, 1, 0, 0, 1, 1, 0]),
+        ([3, -7, 3, 1000], [1000, 3, -7, -7]),
+        ([0.5, 1.5, 2.5, 0.5], [0.5, 0.5, 2.5, 1.5]),
+        (["cat", "dog", "bird", "cat"], ["dog", "dog", "bird", "bird"]),
+    ],
+)
+def test_counts_match_pycm(actual: list[object], predicted: list[object]) -> None:
+    counted = count_vectors(actual, predicted, **LIMITS)
+    classes, matrix = _pycm_matrix(actual, predicted)
+    assert counted.classes == classes
+    assert counted.matrix.tolist() == matrix
+
+
+def test_random_large_vectors_match_pycm() -> None:
+    rng = np.random.default_rng(7)
+    actual = rng.integers(0, 10, 5000).tolist()
+    predicted = rng.integers(0, 10, 5000).tolist()
+    counted = count_vectors(actual, predicted, **LIMITS)
+    assert counted.matrix.tolist() == _pycm_matrix(actual, predicted)[1]
+    assert counted.matrix.dtype == np.int64
+
+
+def test_wide_integer_labels_are_sorted_not_offset() -> None:
+    counted = count_vectors([0, 10**15], [10**15, 10**15], **LIMITS)
+    assert counted.classes == [0, 10**15]
+    assert counted.matrix.tolist() == [[0, 1], [0, 1]]
+
+
+def test_booleans_stay_booleans() -> None:
+    counted = count_vectors([True, False, True], [True, True, False], **LIMITS)
+    assert counted.classes == [False, True]
+    assert all(type(c) is bool for c in counted.classes)
+    assert counted.kind == "bool"
+
+
+def test_classes_order_and_add_unseen_classes() -> None:
+    counted = count_vectors(["b", "a"], ["b", "b"], classes=["c", "b", "a"], **LIMITS)
+    assert counted.classes == ["c", "b", "a"]
+    assert counted.matrix.tolist() == [[0, 0, 0], [0, 1, 0], [0, 1, 0]]
+
+
+def test_one_seen_class_is_enough_when_classes_name_another() -> None:
+    counted = count_vectors([1, 1], [1, 1], classes=[0, 1], **LIMITS)
+    assert counted.matrix.tolist() == [[0, 0], [0, 2]]
+
+
+def test_sample_weights_make_a_weighted_matrix() -> None:
+    counted = count_vectors([0, 1, 1], [0, 1, 0], sample_weight=[0.5, 2.0, 1.0], **LIMITS)
+    assert counted.matrix.tolist() == [[0.5, 0.0], [1.0, 2.0]]
+
+
+def test_ints_and_floats_together_are_numbers() -> None:
+    assert label_kind([1, 2.5], "actual") == "float"
+
+
+@pytest.mark.parametrize(
+    ("actual", "predicted", "message"),
+    [
+        ([], [], "must not be empty"),
+        ([1, 0], [1], "has 2 labels but predicted_vector has 1"),
+        ([1, "a"], [1, 0], "mixes label types"),
+        ([True, 1], [1, 0], "mixes label types"),
+        ([1, None], [1, 0], "holds null"),
+        ([[1], [0]], [1, 0], "holds list"),
+        ([1.0, float("nan")], [1.0, 0.0], "NaN or infinity"),
+        ([1.0, float("inf")], [1.0, 0.0], "NaN or infinity"),
+        ([1, 1, 1], [1, 1, 1], "one class only"),
+        (["a", "b"], [1, 0], "labels are int but actual labels are str"),
+        ([2**70, 1], [1, 1], "beyond 64 bits"),
+    ],
+)
+def test_bad_vectors(actual: list[object], predicted: list[object], message: str) -> None:
+    with pytest.raises(InvalidEvaluationInput) as caught:
+        count_vectors(actual, predicted, **LIMITS)  # type: ignore[arg-type]
+    assert message in caught.value.message
+
+
+def test_limits() -> None:
+    with pytest.raises(LimitExceeded):
+        count_vectors([0, 1, 2], [0, 1, 2], max_length=2, max_classes=50, max_label_length=20)
+    with pytest.raises(LimitExceeded):
+        count_vectors(
+            list(range(5)), list(range(5)), max_length=10, max_classes=4, max_label_length=5
+        )
+    with pytest.raises(LimitExceeded):
+        count_vectors(["a" * 30, "b"], ["b", "b"], **LIMITS)
+    with pytest.raises(LimitExceeded):
+        count_vectors([str(i) for i in range(60)], ["0"] * 60, **LIMITS)
+
+
+def test_labels_outside_classes_and_duplicate_classes() -> None:
+    with pytest.raises(InvalidEvaluationInput, match="not in classes"):
+        count_vectors([0, 1, 2], [0, 1, 2], classes=[0, 1], **LIMITS)
+    with pytest.raises(InvalidEvaluationInput, match="unique"):
+        count_vectors([0, 1], [0, 1], classes=[0, 1, 1], **LIMITS)
+    with pytest.raises(InvalidEvaluationInput, match="classes are str"):
+        count_vectors([0, 1], [0, 1], classes=["0", "1"], **LIMITS)
+
+
+def test_weights_must_fit() -> None:
+    with pytest.raises(InvalidEvaluationInput, match="2 values for 3 labels"):
+        count_vectors([0, 1, 1], [0, 1, 0], sample_weight=[1.0, 1.0], **LIMITS)
+    with pytest.raises(InvalidEvaluationInput, match="negative"):
+        count_vectors([0, 1], [0, 1], sample_weight=[1.0, -1.0], **LIMITS)
+
+
+def test_ready_matrix() -> None:
+    counted = matrix_from_rows([[3, 1], [1, 3]], None, max_classes=10, max_label_length=10)
+    assert counted.classes == [0, 1] and counted.matrix.dtype == np.int64
+    named = matrix_from_rows([[3, 1], [1, 3]], ["no", "yes"], max_classes=10, max_label_length=10)
+    assert named.classes == ["no", "yes"]
+    for rows, classes in (
+        ([[3, 1]], None),
+        ([[1]], None),
+        ([[1, -1], [0, 1]], None),
+        ([[1, 2], [3, 4]], ["a"]),
+    ):
+        with pytest.raises(InvalidEvaluationInput):
+            matrix_from_rows(rows, classes, max_classes=10, max_label_length=10)
