@@ -221,6 +221,7 @@ class ServingSettings(BaseSettings):
     log_queue_size: int = Field(default=10_000, ge=1)
     log_flush_rows: int = Field(default=500, ge=1)
     log_flush_ms: int = Field(default=200, ge=1)
+    log_export_max_rows: int = Field(default=1_000_000, ge=1, description="Rows in one CSV export.")
     ml_api_model: str | None = Field(
         default=None,
         description="Model (owned by an admin) that the Machine learning API's /predict serves.",

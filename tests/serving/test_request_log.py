@@ -90,3 +90,48 @@ def test_a_full_queue_drops_instead_of_blocking(migrated_database: Database) -> 
     for index in range(5):  # not started: nothing drains the queue
         writer.submit({"predict_id": str(index)})
     assert writer.dropped == 3
+
+
+def test_the_log_exports_as_csv(client: TestClient, alice: Account, bob: Account) -> None:
+    import csv
+    import io
+    import json
+
+    register_ok(client, alice, "m", skops_classifier(2))
+    for value in range(3):
+        client.post("/api/v1/models/m/predict", json={"X": [[value, 1]]}, headers=alice.headers)
+    client.post("/api/v1/models/m/predict", json={"X": [["x", 1]]}, headers=alice.headers)
+    flush(client)
+
+    response = client.get("/api/v1/models/m/requests.csv", headers=alice.headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [r["status"] for r in rows] == ["422", "200", "200", "200"]
+    assert json.loads(rows[-1]["input"]) == {"X": [[0, 1]]}
+    assert json.loads(rows[-1]["output"])["predictions"] in ([0], [1])
+
+    only_ok = client.get("/api/v1/models/m/requests.csv?status=200", headers=alice.headers)
+    assert len(list(csv.DictReader(io.StringIO(only_ok.text)))) == 3
+    assert client.get("/api/v1/models/m/requests.csv", headers=bob.headers).status_code == 404
+
+
+def test_a_long_log_exports_in_pages(client: TestClient, alice: Account) -> None:
+    import csv
+    import io
+
+    from modelyard.serving import export
+
+    register_ok(client, alice, "m", skops_classifier(2))
+    for _ in range(5):
+        client.post("/api/v1/models/m/predict", json={"X": [[1, 1]]}, headers=alice.headers)
+    flush(client)
+    original = export._PAGE
+    export._PAGE = 2
+    try:
+        response = client.get("/api/v1/models/m/requests.csv", headers=alice.headers)
+    finally:
+        export._PAGE = original
+    ids = [int(r["id"]) for r in csv.DictReader(io.StringIO(response.text))]
+    assert len(ids) == 5
+    assert ids == sorted(ids, reverse=True)

@@ -257,7 +257,9 @@ def register_version(
 
     model = repository.find_model(session, caller.id, upload.name)
     if model is None:
-        model = RegisteredModel(owner_id=caller.id, name=upload.name)
+        model = RegisteredModel(
+            owner_id=caller.id, name=upload.name, description=upload.description
+        )
         _add_or_conflict(session, model)
     repository.lock_model(session, model)
     keys = [_store(store, upload.data, _SUFFIX[fmt], "models")]

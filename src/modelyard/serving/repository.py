@@ -27,6 +27,7 @@ def _conditions(
     status: int | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    before_id: int | None = None,
 ) -> list[Any]:
     conditions: list[Any] = []
     if model_id is not None:
@@ -43,6 +44,8 @@ def _conditions(
         conditions.append(PredictionLog.created_at >= since)
     if until is not None:
         conditions.append(PredictionLog.created_at < until)
+    if before_id is not None:
+        conditions.append(PredictionLog.id < before_id)
     return conditions
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from modelyard.auth.dependencies import CurrentUser
+from modelyard.config import Settings
 from modelyard.db import SessionDep
 from modelyard.pagination import MAX_DB_INT, PageParamsDep
 from modelyard.registry.dependencies import ModelName, OwnerId, VersionRef
@@ -20,6 +21,7 @@ from modelyard.serving.dependencies import (
     PredictIdRoute,
     predict_id_of,
 )
+from modelyard.serving.export import export_request_log
 from modelyard.serving.schemas import PredictionLogRead, PredictResponse
 
 __all__ = ["log_router", "predict_router"]
@@ -95,32 +97,68 @@ async def predict_version(
     return await _predict(request, core, context)
 
 
+def _log_filters(
+    version: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None,
+    status: Annotated[int | None, Query(ge=100, le=599)] = None,
+    source: Annotated[str | None, Query(max_length=32, description="native, ml_api")] = None,
+    user_id: Annotated[int | None, Query(ge=1, le=MAX_DB_INT, description="Who asked.")] = None,
+    since: Annotated[datetime | None, Query(description="From this time (inclusive).")] = None,
+    until: Annotated[datetime | None, Query(description="Before this time.")] = None,
+) -> dict[str, Any]:
+    return {
+        "version": version,
+        "status": status,
+        "source": source,
+        "user_id": user_id,
+        "since": since,
+        "until": until,
+    }
+
+
+LogFilters = Annotated[dict[str, Any], Depends(_log_filters)]
+
+
 @log_router.get("/models/{name}/requests", response_model=Page[PredictionLogRead])
 def list_requests(
     name: ModelName,
     session: SessionDep,
     user: CurrentUser,
     page: PageParamsDep,
+    filters: LogFilters,
     owner_id: OwnerId = None,
-    version: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None,
-    status: Annotated[int | None, Query(ge=100, le=599)] = None,
-    source: Annotated[str | None, Query(max_length=32)] = None,
-    user_id: Annotated[int | None, Query(ge=1, le=MAX_DB_INT, description="Who asked.")] = None,
-    since: Annotated[datetime | None, Query(description="From this time (inclusive).")] = None,
-    until: Annotated[datetime | None, Query(description="Before this time.")] = None,
 ) -> Page[PredictionLogRead]:
     """List a model's logged predictions, newest first."""
     return service.list_request_log(
+        session, user, name, owner_id, limit=page.limit, offset=page.offset, **filters
+    )
+
+
+@log_router.get(
+    "/models/{name}/requests.csv",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def export_requests(
+    name: ModelName,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    filters: LogFilters,
+    owner_id: OwnerId = None,
+) -> StreamingResponse:
+    """Download a model's logged predictions as CSV, newest first."""
+    settings: Settings = request.app.state.settings
+    lines = export_request_log(
         session,
+        request.app.state.database,
         user,
         name,
         owner_id,
-        limit=page.limit,
-        offset=page.offset,
-        version=version,
-        status=status,
-        source=source,
-        user_id=user_id,
-        since=since,
-        until=until,
+        max_rows=settings.serving.log_export_max_rows,
+        **filters,
+    )
+    return StreamingResponse(
+        lines,
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}-requests.csv"'},
     )

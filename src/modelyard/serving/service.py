@@ -39,6 +39,7 @@ __all__ = [
     "list_request_log",
     "loads_strict",
     "parse_rows",
+    "utc_bounds",
 ]
 
 InputForm = Literal["records", "arrays"]
@@ -188,6 +189,16 @@ def _logged_input(body: Any) -> Any:
     return body
 
 
+def utc_bounds(filters: dict[str, Any]) -> dict[str, Any]:
+    """The filters with ``since``/``until`` given without a zone taken as UTC."""
+    return {
+        key: value.replace(tzinfo=UTC)
+        if key in ("since", "until") and value is not None and value.tzinfo is None
+        else value
+        for key, value in filters.items()
+    }
+
+
 def list_request_log(
     session: Session,
     caller: User,
@@ -200,10 +211,7 @@ def list_request_log(
 ) -> Page[PredictionLogRead]:
     """The prediction log of one of the caller's models, newest first."""
     model = registry.resolve_model(session, caller, name, owner_id)
-    for bound in ("since", "until"):
-        moment = filters.get(bound)
-        if moment is not None and moment.tzinfo is None:
-            filters[bound] = moment.replace(tzinfo=UTC)  # a time without a zone is taken as UTC
+    filters = utc_bounds(filters)
     items = repository.list_logs(session, limit=limit, offset=offset, model_id=model.id, **filters)
     return Page[PredictionLogRead](
         items=[PredictionLogRead.model_validate(item) for item in items],
