@@ -47,7 +47,7 @@ from modelyard.errors import (
     Unauthenticated,
     styled_route,
 )
-from modelyard.pagination import MAX_DB_INT
+from modelyard.pagination import MAX_DB_INT, IntId
 from modelyard.registry import service as registry
 from modelyard.registry.schemas import ServingTarget
 from modelyard.serving import service as serving
@@ -149,7 +149,7 @@ def token_status(token: str, session: SessionDep, security: SecurityDep) -> Mess
     responses={404: {"model": Message}},
 )
 def toggle_user_permission(
-    user_id: int, permission: bool, user: LenientUser, session: SessionDep
+    user_id: IntId, permission: bool, user: LenientUser, session: SessionDep
 ) -> UserMessage:
     """Enable (true/1) or disable (false/0) a user (admins only)."""
     target = auth.update_user(session, _admin(user), user_id, is_active=permission)
@@ -159,7 +159,7 @@ def toggle_user_permission(
 @router.delete(
     "/remove-user/{user_id}", response_model=Message, responses={404: {"model": Message}}
 )
-def remove_user(user_id: int, user: LenientUser, session: SessionDep) -> Message:
+def remove_user(user_id: IntId, user: LenientUser, session: SessionDep) -> Message:
     """Delete a user (admins only)."""
     auth.delete_user(session, _admin(user), user_id)
     return Message(message="User deleted successfully")

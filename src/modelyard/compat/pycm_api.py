@@ -52,6 +52,7 @@ from modelyard.evaluation.schemas import (
     CurveRequest,
     MultiLabelRequest,
 )
+from modelyard.pagination import MAX_DB_INT
 
 __all__ = ["router"]
 
@@ -132,7 +133,7 @@ def _admin_by_basic_auth(
 
 
 BasicAdmin = Annotated[User, Depends(_admin_by_basic_auth)]
-Skip = Annotated[int, Query(ge=0)]
+Skip = Annotated[int, Query(ge=0, le=MAX_DB_INT)]
 Limit = Annotated[int, Query(ge=0, le=1000)]
 
 
