@@ -12,7 +12,7 @@ from modelyard import __version__
 from modelyard.auth.router import admin_router, api_keys_router, auth_router, users_router
 from modelyard.auth.security import Security
 from modelyard.auth.service import ensure_bootstrap_admins
-from modelyard.compat import ml_api, pycm_api
+from modelyard.compat import custom_classifier, ml_api, pycm_api
 from modelyard.config import Settings, resolve_secret_key
 from modelyard.db import Database
 from modelyard.errors import install_error_handlers
@@ -27,6 +27,8 @@ from modelyard.registry.router import router as registry_router
 from modelyard.serving.router import log_router, predict_router
 from modelyard.serving.runtime import build_serving_core
 from modelyard.storage import build_artifact_store
+from modelyard.training.router import router as training_router
+from modelyard.training.runtime import build_runtime, register_runtime
 
 __all__ = ["create_app"]
 
@@ -42,11 +44,19 @@ TAGS = [
         "name": "evaluation",
         "description": "Confusion matrices, compare, multi-label, ROC/PR curves, reports, plots.",
     },
+    {
+        "name": "training",
+        "description": "Datasets, classifier training runs tracked in MLflow, experiments.",
+    },
     {"name": "system", "description": "Liveness, readiness and metrics."},
     {"name": "compat: pycm-api", "description": "pycm-api's routes, unchanged for its clients."},
     {
         "name": "compat: Machine learning API",
         "description": "The Machine learning API's routes, unchanged for its clients.",
+    },
+    {
+        "name": "compat: Custom Classifier",
+        "description": "The Custom Classifier's routes under /custom_classifier, unchanged.",
     },
 ]
 
@@ -70,6 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.jobs = executor
         executor.start()
         app.state.serving = build_serving_core(settings, database, app.state.artifacts)
+        app.state.training = build_runtime(settings, app.state.artifacts)
+        register_runtime(app.state.training)  # for the jobs this process runs
         try:
             yield
         finally:
@@ -105,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         registry_router,
         predict_router,
         log_router,
+        training_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(evaluation_router, prefix=API_PREFIX)
@@ -112,4 +125,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(pycm_api.router)
     app.include_router(ml_api.router)
+    app.include_router(custom_classifier.router)
     return app

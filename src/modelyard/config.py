@@ -25,6 +25,7 @@ __all__ = [
     "ServingSettings",
     "Settings",
     "StorageSettings",
+    "TrainingSettings",
     "resolve_secret_key",
 ]
 
@@ -247,6 +248,39 @@ class EvaluationSettings(BaseSettings):
     )
 
 
+class TrainingSettings(BaseSettings):
+    """Datasets, classifier training and the MLflow tracking store."""
+
+    model_config = _section("MODELYARD_TRAINING_")
+
+    datasets_root: Path | None = Field(
+        default=None,
+        description="Folder whose sub-folders may be registered as datasets by path; unset: none.",
+    )
+    min_docs_per_label: int = Field(default=75, ge=1, description="Documents each label needs.")
+    validation_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    seed: int = Field(default=42, description="Fixes the train/validation split and the trainer.")
+    max_archive_bytes: int = Field(default=256 * 1024 * 1024, ge=1, description="Upload size.")
+    max_extracted_bytes: int = Field(
+        default=1024 * 1024 * 1024, ge=1, description="Sum of the members' declared sizes."
+    )
+    max_members: int = Field(default=100_000, ge=1, description="Files and folders in one archive.")
+    max_document_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    max_labels: int = Field(default=1000, ge=2)
+    mlflow_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "mlflow_uri", "MODELYARD_MLFLOW_URI", "MODELYARD_TRAINING_MLFLOW_URI"
+        ),
+        description="Tracking server or store URI. Default: SQLite + artifacts in data_dir/mlflow.",
+    )
+    mlflow_gc_backend_store_uri: str | None = Field(
+        default=None,
+        description="Backend store that `mlflow gc` cleans when mlflow_uri is a server (http).",
+    )
+    model_cache_size: int = Field(default=8, ge=1, description="Run models kept loaded.")
+
+
 class Settings(BaseSettings):
     """Everything the service can be told, grouped by domain."""
 
@@ -267,6 +301,7 @@ class Settings(BaseSettings):
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
 
     @property
     def database_url(self) -> str:

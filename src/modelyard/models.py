@@ -6,15 +6,19 @@ from modelyard.evaluation.models import ConfusionMatrixRecord
 from modelyard.jobs.models import Job
 from modelyard.registry.models import ModelAlias, ModelVersion, RegisteredModel
 from modelyard.serving.models import PredictionLog
+from modelyard.training.models import Dataset, Experiment, TrainingRun
 
 __all__ = [
     "ApiKey",
     "Base",
     "ConfusionMatrixRecord",
+    "Dataset",
+    "Experiment",
     "Job",
     "ModelAlias",
     "ModelVersion",
     "PredictionLog",
     "RegisteredModel",
+    "TrainingRun",
     "User",
 ]

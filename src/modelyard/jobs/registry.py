@@ -30,7 +30,7 @@ JobBody = Callable[[JobContext], dict[str, Any] | None]
 
 # The package's own task modules, imported by every executor and worker. A domain that
 # gains background jobs adds its ``modelyard.<domain>.tasks`` here.
-TASK_MODULES: tuple[str, ...] = ()
+TASK_MODULES: tuple[str, ...] = ("modelyard.training.tasks",)
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 _KIND_MAX = 100  # the width of jobs.kind

@@ -1,0 +1,1 @@
+"""Training: datasets, document classifiers, MLflow tracking, runs and experiments."""

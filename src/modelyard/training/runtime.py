@@ -1,0 +1,100 @@
+"""What training needs of its process: settings, artifact store, tracking store, model cache.
+
+The API process builds one at start-up and registers it, so the job bodies it runs in-process
+use the same settings (tests build settings in code, not from the environment). A Celery
+worker has no app: its job bodies build one from the environment on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from modelyard.config import Settings
+from modelyard.db import normalize_database_url
+from modelyard.storage import ArtifactStore, build_artifact_store
+from modelyard.training.tracking import Tracker, embedded_uris
+from modelyard.training.trainers import TextModel
+
+__all__ = ["ModelCache", "TrainingRuntime", "build_runtime", "register_runtime", "runtime_for"]
+
+
+class ModelCache:
+    """Loaded run models, least recently used evicted; each run is loaded once."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
+        self._items: OrderedDict[str, TextModel] = OrderedDict()
+        self.loads = 0
+
+    def get(self, run_id: str, load: Callable[[], TextModel]) -> TextModel:
+        with self._lock:
+            model = self._items.get(run_id)
+            if model is not None:
+                self._items.move_to_end(run_id)
+                return model
+        with self._load_lock:
+            with self._lock:
+                model = self._items.get(run_id)
+            if model is None:
+                model = load()
+                self.loads += 1
+            with self._lock:
+                self._items[run_id] = model
+                self._items.move_to_end(run_id)
+                while len(self._items) > self.capacity:
+                    self._items.popitem(last=False)
+        return model
+
+    def forget(self, run_ids: list[str]) -> None:
+        with self._lock:
+            for run_id in run_ids:
+                self._items.pop(run_id, None)
+
+
+@dataclass
+class TrainingRuntime:
+    settings: Settings
+    store: ArtifactStore
+    tracker: Tracker
+    models: ModelCache = field(default_factory=lambda: ModelCache(8))
+
+
+def build_runtime(settings: Settings, store: ArtifactStore | None = None) -> TrainingRuntime:
+    section = settings.training
+    if section.mlflow_uri:
+        tracker = Tracker(
+            section.mlflow_uri, artifact_root=None, gc_store_uri=section.mlflow_gc_backend_store_uri
+        )
+    else:
+        store_uri, artifact_root = embedded_uris(settings.data_dir)
+        tracker = Tracker(store_uri, artifact_root=artifact_root, gc_store_uri=store_uri)
+    return TrainingRuntime(
+        settings=settings,
+        store=store or build_artifact_store(settings),
+        tracker=tracker,
+        models=ModelCache(section.model_cache_size),
+    )
+
+
+_lock = threading.Lock()
+_runtimes: dict[str, TrainingRuntime] = {}
+
+
+def register_runtime(runtime: TrainingRuntime) -> None:
+    """Let in-process job bodies on this database use ``runtime``."""
+    with _lock:
+        _runtimes[normalize_database_url(runtime.settings.database_url)] = runtime
+
+
+def runtime_for(database_url: str) -> TrainingRuntime:
+    """The registered runtime of this database, or one built from the environment (a worker)."""
+    with _lock:
+        runtime = _runtimes.get(database_url)
+        if runtime is None:
+            runtime = _runtimes[database_url] = build_runtime(Settings())
+        return runtime

