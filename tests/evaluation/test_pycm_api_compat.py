@@ -154,7 +154,7 @@ def test_update_refreshes_report_and_plot_and_delete_removes_files(client: TestC
     assert updated.status_code == 200 and updated.json() == {"uid": uid}
     assert client.get("/cm/report", params=query).text != report.text
     assert client.get("/cm/plot", params=query).content != plot.content
-    assert len(set(store.list_keys("evaluation")) - existing) == 3
+    assert len(set(store.list_keys("evaluation")) - existing) == 2  # the new report and plot
     client.delete(f"/cm/{uid}", params={"api_key": key})
     assert set(store.list_keys("evaluation")) - existing == set()
 

@@ -83,8 +83,10 @@ def _keys(client: TestClient) -> set[str]:
 def test_replace_refreshes_report_plot_and_files(client: TestClient, owner: Account) -> None:
     existing = _keys(client)
     uid = create(client, owner)["uid"]
+    assert _keys(client) == existing  # files are written when first asked for
     first_report = client.get(f"{BASE}/{uid}/report", headers=owner.headers).text
     first_plot = client.get(f"{BASE}/{uid}/plot", headers=owner.headers).content
+    client.get(f"{BASE}/{uid}/matrix.obj", headers=owner.headers)
     keys_before = _keys(client) - existing
     assert len(keys_before) == 3  # .obj, report, plot
     replaced = client.put(
@@ -108,8 +110,8 @@ def test_rename(client: TestClient, owner: Account) -> None:
 def test_delete_removes_the_row_and_every_file(client: TestClient, owner: Account) -> None:
     existing = _keys(client)
     uid = create(client, owner)["uid"]
-    client.get(f"{BASE}/{uid}/report", headers=owner.headers)
-    client.get(f"{BASE}/{uid}/plot", headers=owner.headers)
+    for part in ("report", "plot", "matrix.obj"):
+        client.get(f"{BASE}/{uid}/{part}", headers=owner.headers)
     assert len(_keys(client) - existing) == 3
     assert client.delete(f"{BASE}/{uid}", headers=owner.headers).status_code == 204
     assert _keys(client) - existing == set()

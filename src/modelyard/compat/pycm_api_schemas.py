@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, EmailStr, Field
 
+from modelyard.evaluation.schemas import Labels
+
 __all__ = [
     "PycmCM",
     "PycmCMCreate",
@@ -51,8 +53,8 @@ class PycmMessage(BaseModel):
 
 class PycmCMCreate(BaseModel):
     api_key: str = Field(max_length=512)
-    actual_vector: list[Any]
-    predicted_vector: list[Any]
+    actual_vector: Labels
+    predicted_vector: Labels
 
 
 class PycmCMData(BaseModel):

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from modelyard.evaluation.exceptions import InvalidEvaluationInput, LimitExceeded
+from modelyard.evaluation.schemas import LabelList
 
 __all__ = ["Counted", "Label", "LabelKind", "count_vectors", "label_kind", "matrix_from_rows"]
 
@@ -42,6 +43,8 @@ def label_kind(values: Sequence[object], field: str) -> LabelKind:
     """The one kind of label in ``values``; ints mixed with floats count as floats."""
     if len(values) == 0:
         raise _invalid(f"{field} must not be empty", field)
+    if isinstance(values, LabelList) and values.kind:
+        return cast(LabelKind, values.kind)  # checked while the JSON was parsed
     # map(type) runs in C: about 40 ms for a million labels.
     types = set(map(type, values))
     unknown = types - _KINDS.keys()

@@ -14,7 +14,8 @@ __all__ = ["ConfusionMatrixRecord"]
 
 
 class ConfusionMatrixRecord(Base):
-    """One confusion matrix; ``version`` grows on every change so cached files can be checked."""
+    """One confusion matrix. The files are derived from the row and written when first asked
+    for; ``version`` grows on every change, so a file drawn from an older version is not kept."""
 
     __tablename__ = "confusion_matrices"
 
@@ -27,7 +28,7 @@ class ConfusionMatrixRecord(Base):
     matrix: Mapped[list[Any]] = mapped_column(JSON)
     headline: Mapped[dict[str, Any]]
     version: Mapped[int] = mapped_column(Integer, default=1)
-    obj_key: Mapped[str] = mapped_column(String(512))
+    obj_key: Mapped[str | None] = mapped_column(String(512), default=None)
     report_key: Mapped[str | None] = mapped_column(String(512), default=None)
     plot_key: Mapped[str | None] = mapped_column(String(512), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
 __all__ = [
     "CompareRequest",
@@ -18,14 +29,42 @@ __all__ = [
     "CurveRead",
     "CurveRequest",
     "Headline",
+    "LabelList",
+    "Labels",
     "MatrixStats",
     "MultiLabelRead",
     "MultiLabelRequest",
 ]
 
-# Labels are checked by the service (one kind per vector, no NaN), so the schema takes any
-# JSON value: a union of list types would make pydantic report every element of a wrong list.
-Labels = list[Any]
+
+class LabelList(list[Any]):
+    """A list of labels whose one kind ("int", "str", "bool", "float") the schema has checked."""
+
+    kind: str = ""
+
+
+def _kind(kind: str) -> Callable[[list[Any]], LabelList]:
+    def mark(values: list[Any]) -> LabelList:
+        marked = LabelList(values)
+        marked.kind = kind
+        return marked
+
+    return mark
+
+
+# fail_fast: a list that is not all of one kind stops at its first odd label. The common cases
+# are recognised while pydantic parses (in Rust), so a million labels are not walked again to
+# learn their kind; anything else (mixed, null, nested) is taken as it is and the service says
+# what is wrong with it.
+_FAST = Field(fail_fast=True)
+Labels = Annotated[
+    Annotated[list[StrictInt], _FAST, AfterValidator(_kind("int"))]
+    | Annotated[list[StrictStr], _FAST, AfterValidator(_kind("str"))]
+    | Annotated[list[StrictBool], _FAST, AfterValidator(_kind("bool"))]
+    | Annotated[list[StrictFloat], _FAST, AfterValidator(_kind("float"))]
+    | list[Any],
+    Field(union_mode="left_to_right"),
+]
 Number = int | float
 
 

@@ -1,8 +1,13 @@
 """Stored confusion matrices: create, read, replace, rename, delete, list, report, plot, compare.
 
-Transport-free: callers pass the session, the artifact store and the evaluation settings. Files
-are written before the row that names them; files a change or a delete leaves behind are
-removed only once the transaction has committed, so a rollback never loses a live file.
+Transport-free: callers pass the session, the artifact store and the evaluation settings.
+
+The row holds the counts and the headline, so reading a matrix needs no file. The files (PyCM's
+.obj, the HTML report, the default plot) are derived from the row: each is written to the
+artifact store the first time it is asked for, its key kept in the row for that version of the
+matrix. Creating a matrix thus writes no file (an fsync'd write cost more than the rest of a
+small create). Files a change or a delete leaves behind are removed once the transaction has
+committed, so a rollback never loses a live file.
 """
 
 from __future__ import annotations
@@ -94,7 +99,6 @@ class _Computed:
     classes: list[object]
     rows: list[list[float]]
     headline: dict[str, float | None]
-    obj: bytes
 
 
 def _compute(counted: Counted) -> _Computed:
@@ -107,7 +111,6 @@ def _compute(counted: Counted) -> _Computed:
         classes=classes,
         rows=rows,
         headline=asdict(pycm_adapter.headline(cm)),
-        obj=pycm_adapter.obj_bytes(classes, rows, cm.digit),
     )
 
 
@@ -116,8 +119,6 @@ def store_counted(
 ) -> ConfusionMatrixRecord:
     """Store an already counted matrix for ``owner_id``."""
     computed = _compute(counted)
-    key = ev.artifacts.new_key("evaluation/matrices", ".obj")
-    ev.artifacts.put_bytes(key, computed.obj)
     record = ConfusionMatrixRecord(
         uid=secrets.token_urlsafe(16),
         owner_id=owner_id,
@@ -126,13 +127,8 @@ def store_counted(
         classes=computed.classes,
         matrix=computed.rows,
         headline=computed.headline,
-        obj_key=key,
     )
-    try:
-        return repository.add(session, record)
-    except Exception:
-        ev.artifacts.delete(key)
-        raise
+    return repository.add(session, record)
 
 
 def create(
@@ -164,13 +160,11 @@ def replace(
     computed = _compute(_count(body, ev.settings))
     session.refresh(record, with_for_update=True)
     old_keys = [record.obj_key, record.report_key, record.plot_key]
-    key = ev.artifacts.new_key("evaluation/matrices", ".obj")
-    ev.artifacts.put_bytes(key, computed.obj)
     record.label_kind = computed.kind
     record.classes = computed.classes
     record.matrix = computed.rows
     record.headline = computed.headline
-    record.obj_key = key
+    record.obj_key = None
     record.report_key = None
     record.plot_key = None
     # Incremented in SQL, so two updates at once cannot both write the same version.
@@ -245,6 +239,13 @@ def uids_by_owner(session: Session, owner_ids: Sequence[int]) -> dict[int, list[
     return repository.uids_by_owner(session, owner_ids)
 
 
+_NAMESPACES = {
+    "obj_key": "evaluation/matrices",
+    "report_key": "evaluation/reports",
+    "plot_key": "evaluation/plots",
+}
+
+
 def _cached(
     session: Session,
     ev: Evaluation,
@@ -260,7 +261,7 @@ def _cached(
         except ArtifactNotFound:
             pass  # lost from the store: draw it again below
     data = render()
-    new_key = ev.artifacts.new_key(f"evaluation/{column.removesuffix('_key')}s", suffix)
+    new_key = ev.artifacts.new_key(_NAMESPACES[column], suffix)
     ev.artifacts.put_bytes(new_key, data)
     if not repository.set_cached_key(session, record.id, record.version, column, new_key):
         # The matrix changed or another request cached its own copy first; ours is not kept.
@@ -312,9 +313,14 @@ def plot(
     return _cached(session, ev, record, "plot_key", ".png", render)
 
 
+def _render_obj(record: ConfusionMatrixRecord) -> bytes:
+    return pycm_adapter.obj_bytes(record.classes, record.matrix)
+
+
 def matrix_obj(session: Session, ev: Evaluation, uid: str, owner_id: int) -> bytes:
-    """PyCM's .obj document of the matrix."""
-    return ev.artifacts.get_bytes(get(session, uid, owner_id).obj_key)
+    """PyCM's .obj document of the matrix, kept once written."""
+    record = get(session, uid, owner_id)
+    return _cached(session, ev, record, "obj_key", ".obj", partial(_render_obj, record))
 
 
 def matrix_csv(session: Session, uid: str, owner_id: int) -> str:

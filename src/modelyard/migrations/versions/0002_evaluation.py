@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.Column("matrix", sa.JSON(), nullable=False),
         sa.Column("headline", sa.JSON(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("obj_key", sa.String(length=512), nullable=False),
+        sa.Column("obj_key", sa.String(length=512), nullable=True),
         sa.Column("report_key", sa.String(length=512), nullable=True),
         sa.Column("plot_key", sa.String(length=512), nullable=True),
         sa.Column("created_at", modelyard.db.UTCDateTime(timezone=True), nullable=False),
