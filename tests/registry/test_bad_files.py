@@ -126,6 +126,11 @@ class TestAdminPickle:
         self, client: TestClient, admin: Account, alice: Account, tmp_path: Path
     ) -> None:
         assert register_ok(client, admin, "p", good_pickle(), fmt="pickle")["format"] == "pickle"
+        served = client.post(
+            "/api/v1/models/p/predict", json={"X": [[0, 0, 0, 0]]}, headers=admin.headers
+        )
+        assert served.status_code == 200
+        assert served.json()["classes"] == [0, 1]
         # Still never from an ordinary user.
         target = tmp_path / "pwned.txt"
         assert register(client, alice, "p", evil_pickle(target)).status_code == 403
@@ -141,3 +146,13 @@ class TestEmptyAllowList:
         response = register(client, alice, "forest", skops_forest())
         assert response.status_code == 422
         assert response.json()["error"]["details"] == {"types": ["sklearn.tree._tree.Tree"]}
+
+
+def test_a_stored_pickle_is_not_loaded_once_the_setting_is_off() -> None:
+    from modelyard.config import RegistrySettings
+    from modelyard.registry.exceptions import PickleNotAllowed
+    from modelyard.registry.service import load_runtime
+
+    with pytest.raises(PickleNotAllowed):
+        load_runtime(good_pickle(), "pickle", RegistrySettings(allow_admin_pickle=False))
+    assert load_runtime(good_pickle(), "pickle", RegistrySettings(allow_admin_pickle=True))
