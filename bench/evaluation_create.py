@@ -1,0 +1,305 @@
+"""Benchmark: creating confusion matrices through the API (issue 3, "Speed").
+
+Run: ``.venv/bin/python bench/evaluation_create.py`` (a few minutes). It starts ``modelyard serve``
+on a free port with a fresh data folder (SQLite, in-process jobs, the defaults), then measures,
+each against a reference measured in the same run:
+
+1. one create from 1,000,000 actual/predicted labels over 10 classes, through the native route and
+   through pycm-api's ``/cm/create``, against (a) the floor: parsing the same body with the
+   fastest JSON parser the service uses (pydantic's) + numpy counting + PyCM from the matrix, and
+   (b) plain ``pycm.ConfusionMatrix(actual_vector=..., predict_vector=...)``;
+2. small (8-label) creates per second from 8 clients through ``/cm/create``, against the 160/s
+   pycm-api served on this machine kind (the issue's figure; pycm-api is not installed here);
+3. the time to render a report and a plot (in process, and first-time through the API);
+4. the process's memory across 1,000 plots in a row.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pycm
+import pydantic_core
+
+from modelyard.evaluation import plots, pycm_adapter
+
+LABELS = 1_000_000
+CLASSES = 10
+REPEATS = 5
+CLIENTS = 8
+SMALL_SECONDS = 10.0
+PYCM_API_SMALL_PER_SECOND = 160.0  # the issue's measurement of pycm-api on this machine kind
+JSON = {"Content-Type": "application/json"}
+SMALL = {"actual_vector": [1, 0, 1, 1, 0, 1, 0, 0], "predicted_vector": [1, 0, 1, 0, 0, 1, 1, 0]}
+
+
+def best_of(repeats: int, work: Callable[[], object]) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serving(
+    command: list[str], env: dict[str, str], ready_path: str, log_path: Path
+) -> Iterator[str]:
+    port = free_port()
+    log = log_path.open("w")
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        [sys.executable, *command, "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(log_path.read_text())
+            try:
+                if httpx.get(f"{base}{ready_path}", timeout=1).status_code < 500:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{command} did not start")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "PYCM_"))}
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def server(data_dir: Path) -> Iterator[str]:
+    """``modelyard serve`` on the embedded defaults (SQLite, in-process jobs)."""
+    env = _env(
+        MODELYARD_DATA_DIR=str(data_dir),
+        MODELYARD_SECRET_KEY="bench-secret-that-is-long-enough-for-hs256-0123456789",  # noqa: S106
+    )
+    command = ["-m", "modelyard", "serve"]
+    with serving(command, env, "/api/v1/health/ready", data_dir / "server.log") as base:
+        yield base
+
+
+@contextmanager
+def reference_server(data_dir: Path) -> Iterator[str]:
+    """The pycm-api stand-in (bench/pycm_api_like.py) under uvicorn's defaults."""
+    command = ["-m", "uvicorn", "pycm_api_like:app", "--app-dir", str(Path(__file__).parent)]
+    env = _env(PYCM_LIKE_DATA=str(data_dir))
+    with serving(command, env, "/docs", data_dir / "server.log") as base:
+        yield base
+
+
+def floor(body: bytes) -> pycm.ConfusionMatrix:
+    """The least any service must do: parse, count with numpy, let PyCM compute."""
+    data = pydantic_core.from_json(body)
+    actual = np.fromiter(data["actual_vector"], dtype=np.int64, count=len(data["actual_vector"]))
+    predicted = np.fromiter(
+        data["predicted_vector"], dtype=np.int64, count=len(data["predicted_vector"])
+    )
+    counts = np.bincount(actual * CLASSES + predicted, minlength=CLASSES * CLASSES)
+    table = counts.reshape(CLASSES, CLASSES).tolist()
+    classes = list(range(CLASSES))
+    matrix = {
+        a: dict(zip(classes, row, strict=True)) for a, row in zip(classes, table, strict=True)
+    }
+    return pycm.ConfusionMatrix(matrix=matrix, classes=classes)
+
+
+def small_throughput(base: str, api_key: str, seconds: float, path: str = "/cm/create") -> float:
+    # http.client with keep-alive: a light client, so the 2 cores go to the server, not to it.
+    body = json.dumps({"api_key": api_key, **SMALL}).encode()
+    host, port = base.removeprefix("http://").split(":")
+    done = [0] * CLIENTS
+    failures = [0] * CLIENTS
+    stop = time.monotonic() + seconds
+
+    def client(index: int) -> None:
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        headers = {"Content-Type": "application/json"}
+        while time.monotonic() < stop:
+            connection.request("POST", path, body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            if response.status == 200:
+                done[index] += 1
+            else:
+                failures[index] += 1
+        connection.close()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    if sum(failures):
+        print(f"  !! {sum(failures)} small creates failed")
+    return sum(done) / elapsed
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:7.0f} ms"
+
+
+def main() -> None:
+    print(f"# evaluation_create  {time.strftime('%Y-%m-%d %H:%M %Z')}")
+    load = os.getloadavg()[0]
+    print(f"# {platform.node()} {platform.machine()}, {os.cpu_count()} cores, load {load:.1f}")
+    print(f"# python {platform.python_version()}, numpy {np.__version__}, pycm {pycm.__version__}")
+    rng = np.random.default_rng(3)
+    actual = rng.integers(0, CLASSES, LABELS).tolist()
+    noise = rng.integers(0, CLASSES, LABELS)
+    predicted = np.where(rng.random(LABELS) < 0.7, actual, noise).tolist()
+    compat_body = json.dumps({"actual_vector": actual, "predicted_vector": predicted}).encode()
+    native_body = json.dumps({"actual": actual, "predicted": predicted}).encode()
+    print(
+        f"# body {len(compat_body) / 1e6:.1f} MB: {LABELS:,} labels per vector, {CLASSES} classes"
+    )
+
+    def keyed(key: str) -> bytes:
+        return compat_body[:-1] + f', "api_key": "{key}"}}'.encode()
+
+    floor_s = best_of(REPEATS, lambda: floor(compat_body))
+    plain_s = best_of(
+        2, lambda: pycm.ConfusionMatrix(actual_vector=actual, predict_vector=predicted)
+    )
+
+    with tempfile.TemporaryDirectory(prefix="modelyard-bench-") as folder:
+        root = Path(folder)
+        (root / "modelyard").mkdir()
+        (root / "reference").mkdir()
+        with reference_server(root / "reference") as ref:
+            ref_key = httpx.post(f"{ref}/user").json()["api_key"]
+            with httpx.Client(base_url=ref, timeout=600) as http:
+                body = keyed(ref_key)
+                ref_big = best_of(1, lambda: http.post("/cm/create", content=body, headers=JSON))
+            small_throughput(ref, ref_key, 2.0)
+            ref_rate = small_throughput(ref, ref_key, SMALL_SECONDS)
+
+        with server(root / "modelyard") as base:
+            key = httpx.post(
+                f"{base}/sign_up/", json={"email": "bench@example.com", "password": "bench123"}
+            ).json()["api_key"]
+            with httpx.Client(base_url=base, timeout=120) as http:
+                native_headers = {**JSON, "X-API-Key": key}
+                compat = keyed(key)
+
+                def native() -> None:
+                    response = http.post(
+                        "/api/v1/confusion-matrices", content=native_body, headers=native_headers
+                    )
+                    assert response.status_code == 201, response.text
+
+                def compat_create() -> None:
+                    response = http.post("/cm/create", content=compat, headers=JSON)
+                    assert response.status_code == 200, response.text
+
+                native()  # warm up: first PyCM call, first SQLite write
+                native_s = best_of(REPEATS, native)
+                compat_s = best_of(REPEATS, compat_create)
+                floor_again = best_of(REPEATS, lambda: floor(compat_body))
+            small_throughput(base, key, 2.0)
+            rate = small_throughput(base, key, SMALL_SECONDS)
+
+            ten = rng.integers(0, CLASSES, 10_000).tolist()
+            with httpx.Client(base_url=base, timeout=120) as http:
+                made = http.post(
+                    "/cm/create",
+                    json={"api_key": key, "actual_vector": ten, "predicted_vector": ten[::-1]},
+                ).json()
+                query = {"api_key": key, "cm_uid": made["uid"]}
+                first_report = best_of(1, lambda: http.get("/cm/report", params=query))
+                cached_report = best_of(3, lambda: http.get("/cm/report", params=query))
+                first_plot = best_of(1, lambda: http.get("/cm/plot", params=query))
+                cached_plot = best_of(3, lambda: http.get("/cm/plot", params=query))
+
+    floor_s = min(floor_s, floor_again)
+    print("\n## one create from 1,000,000 labels (best of runs)")
+    for label, seconds in (
+        ("floor: pydantic JSON parse + numpy count + PyCM", floor_s),
+        ("POST /api/v1/confusion-matrices", native_s),
+        ("POST /cm/create (pycm-api route)", compat_s),
+        ("plain pycm.ConfusionMatrix(actual, predict)", plain_s),
+        ("pycm-api stand-in, POST /cm/create", ref_big),
+    ):
+        print(f"{label:<50}{ms(seconds)}   {seconds / floor_s:5.2f}x floor")
+
+    print(
+        f"\n## small (8-label) creates, {CLIENTS} clients, {SMALL_SECONDS:.0f} s, POST /cm/create"
+    )
+    print(f"modelyard          {rate:7.0f} /s   {rate / ref_rate:.2f}x the stand-in")
+    print(f"pycm-api stand-in  {ref_rate:7.0f} /s")
+    print(f"(the issue measured pycm-api itself at {PYCM_API_SMALL_PER_SECOND:.0f}/s)")
+
+    cm = pycm.ConfusionMatrix(actual_vector=ten, predict_vector=ten[::-1])
+    labels = [str(c) for c in cm.classes]
+    matrix = cm.to_array()
+    report_s = best_of(3, lambda: pycm_adapter.report_html(cm))
+    plot_s = best_of(3, lambda: plots.matrix_png(labels, matrix))
+    print("\n## rendering a 10-class matrix")
+    for label, here, first, cached in (
+        ("report", report_s, first_report, cached_report),
+        ("plot", plot_s, first_plot, cached_plot),
+    ):
+        print(f"{label:<7} in process {ms(here)}, API first {ms(first)}, API cached {ms(cached)}")
+
+    print("\n## memory over 1,000 plots in a row (this process)")
+    for _ in range(50):
+        plots.matrix_png(labels, matrix)
+    before = rss_mib()
+    samples = []
+    started = time.perf_counter()
+    for n in range(1, 1001):
+        plots.matrix_png(labels, matrix)
+        if n % 250 == 0:
+            samples.append(rss_mib())
+    each = (time.perf_counter() - started) / 1000
+    shown = " / ".join(f"{sample:.1f}" for sample in samples)
+    print(f"RSS after 50 warm-up plots {before:.1f} MiB; after 250/500/750/1000 more: {shown} MiB")
+    print(f"growth over the 1,000: {samples[-1] - before:+.1f} MiB; {each * 1000:.0f} ms per plot")
+
+
+if __name__ == "__main__":
+    main()
