@@ -60,3 +60,10 @@ def test_upload_train_predict_and_serve(client: TestClient, alice: Account) -> N
     )
     assert version.status_code == 200, version.text
     assert version.json()["classes"] == ["food", "space", "sport"]
+
+    # The validation confusion matrix is one of the evaluation domain's, with its report.
+    uid = run["confusion_matrix_uid"]
+    matrix = client.get(f"/api/v1/confusion-matrices/{uid}", headers=alice.headers)
+    assert matrix.status_code == 200, matrix.text
+    report = client.get(f"/api/v1/confusion-matrices/{uid}/report", headers=alice.headers)
+    assert report.status_code == 200

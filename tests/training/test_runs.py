@@ -190,6 +190,13 @@ def test_experiments_soft_delete_restore_and_hard_delete(
         client.post(f"/api/v1/training-runs/{run_id}/restore", headers=alice.headers).status_code
         == 204
     )
+    restore = f"/api/v1/training-runs/{run_id}/restore"
+    assert client.post(restore, headers=alice.headers).status_code == 409
+    # The dataset_info and validation runs of the experiment are the owner's too.
+    info_run = runs[2]["run_id"]
+    assert (
+        client.delete(f"/api/v1/training-runs/{info_run}", headers=alice.headers).status_code == 204
+    )
 
     tracker = client.app.state.training.tracker  # type: ignore[attr-defined]
     assert tracker.find_experiment(name) is not None

@@ -20,6 +20,7 @@ __all__ = [
     "ExperimentNotFound",
     "InvalidDataset",
     "NotEnoughDocuments",
+    "RunNotDeleted",
     "RunNotFinished",
     "RunNotFound",
     "TrackingFailed",
@@ -76,6 +77,11 @@ class ExperimentNotDeleted(TrainingError, Conflict):
 class RunNotFound(TrainingError, NotFound):
     code = "run_not_found"
     message = "Run not found"
+
+
+class RunNotDeleted(TrainingError, Conflict):
+    code = "run_not_deleted"
+    message = "The run is not deleted"
 
 
 class RunNotFinished(TrainingError, Conflict):

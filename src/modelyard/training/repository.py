@@ -13,6 +13,7 @@ __all__ = [
     "add",
     "count_datasets",
     "delete_experiment",
+    "experiment_by_mlflow_id",
     "experiment_by_name",
     "experiments_of",
     "get_dataset",
@@ -50,6 +51,10 @@ def count_datasets(session: Session, owner_id: int) -> int:
 
 def experiment_by_name(session: Session, name: str) -> Experiment | None:
     return session.scalar(select(Experiment).where(Experiment.name == name))
+
+
+def experiment_by_mlflow_id(session: Session, mlflow_id: str) -> Experiment | None:
+    return session.scalar(select(Experiment).where(Experiment.mlflow_id == mlflow_id))
 
 
 def get_experiment(session: Session, experiment_id: int) -> Experiment | None:

@@ -96,6 +96,9 @@ class TrainingRunRead(BaseModel):
     metrics: dict[str, float]
     model_name: str | None
     model_version: int | None
+    confusion_matrix_uid: str | None = Field(
+        description="The validation confusion matrix in /api/v1/confusion-matrices."
+    )
     created_at: datetime
 
 

@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 
 from modelyard.auth.models import User
 from modelyard.errors import ModelyardError
+from modelyard.evaluation import service as evaluation
+from modelyard.evaluation.schemas import ConfusionMatrixCreate
 from modelyard.jobs import service as jobs
 from modelyard.jobs.executors import JobExecutor
 from modelyard.jobs.models import Job
@@ -43,6 +45,7 @@ from modelyard.training.exceptions import (
     ExperimentNotFound,
     InvalidDataset,
     NotEnoughDocuments,
+    RunNotDeleted,
     RunNotFinished,
     RunNotFound,
     TrackingFailed,
@@ -59,6 +62,7 @@ from modelyard.training.schemas import (
     TrainingRunRead,
     run_read,
 )
+from modelyard.training.tasks import TRAIN_JOB
 from modelyard.training.tracking import GcUnavailable, RunView, TrackingError
 from modelyard.training.trainers import TRAINERS, TextModel, load_text_model
 
@@ -83,8 +87,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-TRAIN_JOB = "training.train"
 MODEL_ARTIFACT = "model/model.skops"
+CONFUSION_MATRIX_TAG = "modelyard.confusion_matrix_uid"
 AVAILABLE_TRAINERS = ("tfidf-logreg",)
 _UNSAFE_MODEL_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -444,6 +448,7 @@ def get_training_run(
         metrics=view.metrics,
         model_name=run.model_name,
         model_version=run.model_version,
+        confusion_matrix_uid=view.tags.get(CONFUSION_MATRIX_TAG),
         created_at=run.created_at,
     )
 
@@ -468,11 +473,27 @@ def newest_run_per_experiment(
     return sorted(answers, key=lambda r: r.start_time or 0, reverse=True)
 
 
+def _owned_mlflow_run(
+    session: Session, runtime: TrainingRuntime, caller: User, run_id: str
+) -> RunView:
+    """Any run of the caller's experiments: trainings, and their dataset_info/validation runs."""
+    run = repository.get_run(session, run_id) if len(run_id) <= 64 else None
+    view: RunView | None = None
+    if run is None or run.owner_id == caller.id:
+        view = _tracking(runtime.tracker.get_run, run_id) if len(run_id) <= 64 else None
+    if view is not None and run is None:
+        experiment = repository.experiment_by_mlflow_id(session, view.experiment_id)
+        if experiment is None or experiment.owner_id != caller.id:
+            view = None
+    if view is None:
+        raise RunNotFound(f"run {run_id!r} not found")
+    return view
+
+
 def delete_run(session: Session, runtime: TrainingRuntime, caller: User, run_id: str) -> str:
     """Soft delete: the run is hidden in MLflow, its data stays."""
-    _owned_run(session, caller, run_id)
-    view = _tracking(runtime.tracker.get_run, run_id)
-    if view is None or view.lifecycle_stage == "deleted":
+    view = _owned_mlflow_run(session, runtime, caller, run_id)
+    if view.lifecycle_stage == "deleted":
         raise RunNotFound(f"run {run_id!r} is already deleted")
     _tracking(runtime.tracker.delete_run, run_id)
     runtime.models.forget([run_id])
@@ -480,7 +501,9 @@ def delete_run(session: Session, runtime: TrainingRuntime, caller: User, run_id:
 
 
 def restore_run(session: Session, runtime: TrainingRuntime, caller: User, run_id: str) -> str:
-    _owned_run(session, caller, run_id)
+    view = _owned_mlflow_run(session, runtime, caller, run_id)
+    if view.lifecycle_stage != "deleted":
+        raise RunNotDeleted(f"run {run_id!r} is not deleted")
     _tracking(runtime.tracker.restore_run, run_id)
     return "active"
 
@@ -551,6 +574,27 @@ def register_model(
     run.model_version = version.version
     session.flush()
     return version.model_name, version.version
+
+
+def store_confusion_matrix(
+    session: Session,
+    runtime: TrainingRuntime,
+    run: TrainingRun,
+    actual: list[str],
+    predicted: list[str],
+    classes: list[str],
+) -> str | None:
+    """Keep the validation matrix in the evaluation domain (report, plot); None if refused."""
+    body = ConfusionMatrixCreate(
+        actual=actual, predicted=predicted, classes=classes, name=f"validation of run {run.run_id}"
+    )
+    context = evaluation.Evaluation(runtime.store, runtime.settings.evaluation)
+    try:
+        record = evaluation.create(session, context, run.owner_id, body)
+    except ModelyardError as exc:
+        log.warning("run %s: confusion matrix not stored: %s", run.run_id, exc.message)
+        return None
+    return record.uid
 
 
 def label_maps(labels: list[str]) -> tuple[dict[str, int], dict[int, str]]:

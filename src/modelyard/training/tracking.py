@@ -14,11 +14,12 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Run, ViewType
+from mlflow.entities import Metric, Param, Run, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -175,10 +176,9 @@ class Tracker:
         params: dict[str, Any] | None = None,
         metrics: dict[str, float] | None = None,
     ) -> None:
-        from mlflow.entities import Metric, Param
-
+        now = int(time.time() * 1000)
         items = [Param(k, str(v)[:6000]) for k, v in (params or {}).items()]
-        values = [Metric(k, float(v), 0, 0) for k, v in (metrics or {}).items()]
+        values = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
         self._call(self._client.log_batch, run_id, metrics=values, params=items)
 
     def log_bytes(self, run_id: str, path: str, data: bytes) -> None:
@@ -193,6 +193,9 @@ class Tracker:
         with tempfile.TemporaryDirectory(prefix="modelyard-mlflow-") as tmp:
             local = self._call(self._client.download_artifacts, run_id, path, tmp)
             return Path(local).read_bytes()
+
+    def set_tag(self, run_id: str, key: str, value: str) -> None:
+        self._call(self._client.set_tag, run_id, key, value)
 
     def finish(self, run_id: str, status: str) -> None:
         self._call(self._client.set_terminated, run_id, status)

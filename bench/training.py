@@ -1,0 +1,189 @@
+"""Benchmark: training and predict-by-run-id (issue 5, "Speed").
+
+Run: ``.venv/bin/python bench/training.py`` (about a minute). It starts ``modelyard serve`` on a
+free port with a fresh data folder (SQLite, in-process jobs, embedded MLflow), then measures:
+
+1. documents/s of each available trainer on a generated corpus of 10 labels x 500 documents:
+   the whole training job through the API (dataset snapshot read, split, fit, evaluation,
+   MLflow logging, registry hand-off), and the fit alone in this process;
+2. the latency of ``POST /api/v1/training-runs/{id}/predict`` with one text (the model is
+   cached after the first call), against calling the trained pipeline directly in this process,
+   plus the HTTP overhead of the same server measured on its liveness route.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from modelyard.training.trainers import load_text_model, split, train
+
+LABELS = 10
+PER_LABEL = 500
+WORDS_PER_DOC = 60
+PREDICT_CALLS = 300
+TEXT = "a short text about the orbit of a distant planet and its moons"
+
+
+def corpus(seed: int = 7) -> tuple[list[str], list[str]]:
+    rng = random.Random(seed)  # noqa: S311 - generated text, not secrets
+    common = [f"w{i}" for i in range(2000)]
+    texts, labels = [], []
+    for label in range(LABELS):
+        own = [f"l{label}t{i}" for i in range(50)]
+        for _ in range(PER_LABEL):
+            words = [
+                rng.choice(own if rng.random() < 0.3 else common) for _ in range(WORDS_PER_DOC)
+            ]
+            texts.append(" ".join(words))
+            labels.append(f"label{label}")
+    return texts, labels
+
+
+def archive(texts: list[str], labels: list[str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as handle:
+        for index, (text, label) in enumerate(zip(texts, labels, strict=True)):
+            handle.writestr(f"{label}/{index}.txt", text)
+    return buffer.getvalue()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def server(data_dir: Path) -> Iterator[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "MLFLOW_"))}
+    env.update(
+        MODELYARD_DATA_DIR=str(data_dir),
+        MODELYARD_SECRET_KEY="bench-secret-that-is-long-enough-for-hs256-0123456789",  # noqa: S106
+        MODELYARD_LOG_LEVEL="WARNING",
+    )
+    port = free_port()
+    log_path = data_dir / "server.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            [sys.executable, "-m", "modelyard", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(log_path.read_text())
+                try:
+                    if httpx.get(f"{base}/api/v1/health/ready", timeout=1).status_code < 500:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("modelyard serve did not start")
+                time.sleep(0.2)
+            yield base
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def main() -> None:
+    texts, labels = corpus()
+    documents = len(texts)
+    print(f"corpus: {LABELS} labels x {PER_LABEL} documents of {WORDS_PER_DOC} words")
+
+    parts = split(texts, labels, fraction=0.2, seed=42)
+    started = time.perf_counter()
+    model_bytes = train("tfidf-logreg", parts, seed=42, progress=lambda f, s: None)
+    fit_seconds = time.perf_counter() - started
+    print(
+        f"tfidf-logreg fit alone, in process: {fit_seconds:.2f} s, "
+        f"{len(parts.train_texts) / fit_seconds:,.0f} training documents/s"
+    )
+    print("minilm: not available on this server (optional trainer, not built yet)")
+
+    with tempfile.TemporaryDirectory(prefix="modelyard-bench-") as tmp, server(Path(tmp)) as base:
+        http = httpx.Client(base_url=base, timeout=120)
+        http.post("/api/v1/users", json={"email": "bench@example.com", "password": "bench123"})
+        token = http.post(
+            "/api/v1/auth/token", json={"login": "bench@example.com", "password": "bench123"}
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        dataset = http.post(
+            "/api/v1/datasets",
+            files={"file": ("corpus.zip", archive(texts, labels))},
+            headers=headers,
+        ).json()
+        started = time.perf_counter()
+        run = http.post(
+            "/api/v1/training-runs",
+            json={"dataset_id": dataset["id"], "experiment_name": "bench"},
+            headers=headers,
+        ).json()
+        while run.get("job_state") not in ("SUCCESS", "FAILURE", "REVOKED"):
+            time.sleep(0.1)
+            run = http.get(f"/api/v1/training-runs/{run['run_id']}", headers=headers).json()
+        job_seconds = time.perf_counter() - started
+        assert run["job_state"] == "SUCCESS", run
+        print(
+            f"tfidf-logreg whole training job via the API: {job_seconds:.2f} s, "
+            f"{documents / job_seconds:,.0f} documents/s "
+            f"(validation accuracy {run['metrics']['accuracy']:.3f})"
+        )
+
+        url = f"/api/v1/training-runs/{run['run_id']}/predict"
+        first = time.perf_counter()
+        assert http.post(url, json={"texts": [TEXT]}, headers=headers).status_code == 200
+        first_ms = (time.perf_counter() - first) * 1000
+        print(f"predict by run id, first call (loads the model): {first_ms:.1f} ms")
+        api: list[float] = []
+        for _ in range(PREDICT_CALLS):
+            started = time.perf_counter()
+            http.post(url, json={"texts": [TEXT]}, headers=headers)
+            api.append(time.perf_counter() - started)
+        overhead: list[float] = []
+        for _ in range(PREDICT_CALLS):
+            started = time.perf_counter()
+            http.get("/api/v1/health/live")
+            overhead.append(time.perf_counter() - started)
+
+    model = load_text_model(model_bytes)
+    direct: list[float] = []
+    for _ in range(PREDICT_CALLS):
+        started = time.perf_counter()
+        model.predict([TEXT])
+        direct.append(time.perf_counter() - started)
+    print(
+        f"predict by run id, cached, median of {PREDICT_CALLS}: {median_ms(api):.2f} ms; "
+        f"direct pipeline call: {median_ms(direct):.2f} ms; "
+        f"HTTP overhead (liveness route): {median_ms(overhead):.2f} ms"
+    )
+    bound = 2 * median_ms(direct) + median_ms(overhead)
+    verdict = "within" if median_ms(api) <= bound else "NOT within"
+    print(f"{verdict} 2x the direct call plus HTTP overhead ({bound:.2f} ms)")
+
+
+if __name__ == "__main__":
+    main()

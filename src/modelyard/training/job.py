@@ -1,0 +1,154 @@
+"""The training job's work: dataset → split → train → evaluate → MLflow → evaluation, registry.
+
+The job is given a run id only; it reads the run, its dataset and the settings of its process.
+MLflow names its runs as the Custom Classifier did: ``dataset_info <timestamp>`` (the data's
+statistics) and ``training_classifier<timestamp>``, both opened when the training was asked
+for, then ``validation <timestamp>`` (the validation metrics), logged here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from modelyard.jobs import JobCancelled, JobContext, JobFailed
+from modelyard.jobs.exceptions import JobInterrupted
+from modelyard.training import repository, service
+from modelyard.training.datasets import decode_corpus
+from modelyard.training.plots import confusion_matrix_png
+from modelyard.training.runtime import TrainingRuntime, runtime_for
+from modelyard.training.trainers import TrainerUnavailable, evaluate, load_text_model, split, train
+
+__all__ = ["run_training"]
+
+log = logging.getLogger(__name__)
+
+# How often progress is written while fitting: enough to watch, few database writes.
+PROGRESS_SECONDS = 0.5
+
+
+def _stages(ctx: JobContext) -> Callable[[float, str], None]:
+    last = [0.0]
+
+    def report(fraction: float, stage: str) -> None:
+        now = time.monotonic()
+        if fraction in (0.0, 1.0) or now - last[0] >= PROGRESS_SECONDS:
+            last[0] = now
+            ctx.progress(fraction, stage)
+        ctx.raise_if_cancelled()
+
+    return report
+
+
+def run_training(ctx: JobContext) -> dict[str, Any]:
+    """The body of ``training.train`` jobs (see ``tasks.py``)."""
+    runtime = runtime_for(ctx.database.url)
+    run_id = str(ctx.params["run_id"])
+    try:
+        return _train(ctx, runtime, run_id)
+    except (JobCancelled, JobInterrupted):
+        runtime.tracker.finish(run_id, "KILLED")
+        raise
+    except BaseException:
+        try:
+            runtime.tracker.finish(run_id, "FAILED")
+        except Exception:
+            log.exception("run %s: could not mark the MLflow run failed", run_id)
+        raise
+
+
+def _train(ctx: JobContext, runtime: TrainingRuntime, run_id: str) -> dict[str, Any]:
+    report = _stages(ctx)
+    report(0.02, "loading dataset")
+    with ctx.database.session() as session:
+        run = repository.get_run(session, run_id)
+        if run is None:
+            raise JobFailed(f"run {run_id} is gone")
+        dataset = repository.get_dataset(session, run.dataset_id) if run.dataset_id else None
+        if dataset is None:
+            raise JobFailed("the run's dataset is gone")
+        experiment = repository.get_experiment(session, run.experiment_id)
+        mlflow_experiment = experiment.mlflow_id if experiment else None
+        trainer, key, counts = run.trainer, dataset.artifact_key, dict(dataset.label_counts)
+    if mlflow_experiment is None:
+        raise JobFailed("the run's experiment is gone")
+    texts, labels = decode_corpus(runtime.store.get_bytes(key))
+    section = runtime.settings.training
+    min_docs = int(ctx.params.get("min_docs_per_label", section.min_docs_per_label))
+    short = {label: n for label, n in counts.items() if n < min_docs}
+    if len(counts) < 2 or short:
+        raise JobFailed(f"each of at least two labels needs {min_docs} documents: {short}")
+
+    report(0.1, "splitting")
+    parts = split(texts, labels, fraction=section.validation_fraction, seed=section.seed)
+    report(0.15, "training")
+    try:
+        model_bytes = train(
+            trainer,
+            parts,
+            seed=section.seed,
+            progress=lambda f, stage: report(0.15 + 0.6 * f, stage),
+        )
+    except TrainerUnavailable as exc:
+        raise JobFailed(str(exc)) from exc
+
+    report(0.8, "evaluating")
+    model = load_text_model(model_bytes)
+    results = evaluate(model, parts.valid_texts, parts.valid_labels)
+    label2id, id2label = service.label_maps(list(model.label2id))
+    metrics = {k: v for k, v in results["metrics"].items() if v is not None}
+
+    report(0.9, "logging to MLflow")
+    tracker = runtime.tracker
+    tracker.log(
+        run_id,
+        params={
+            "label2id": repr(label2id),
+            "id2label": repr(id2label),
+            "trainer": trainer,
+            "seed": section.seed,
+            "validation_fraction": section.validation_fraction,
+            "train_documents": len(parts.train_texts),
+            "validation_documents": len(parts.valid_texts),
+        },
+        metrics=metrics,
+    )
+    tracker.log_bytes(run_id, service.MODEL_ARTIFACT, model_bytes)
+    tracker.log_bytes(run_id, "labels/label2id.json", service.json_bytes(label2id))
+    tracker.log_bytes(run_id, "labels/id2label.json", service.json_bytes(id2label))
+    matrix = results["confusion_matrix"]
+    tracker.log_bytes(run_id, "validation/confusion_matrix.json", service.json_bytes(matrix))
+    tracker.log_bytes(
+        run_id,
+        "validation/confusion_matrix.png",
+        confusion_matrix_png(matrix["labels"], matrix["matrix"]),
+    )
+    tracker.log_bytes(
+        run_id, "validation/classification_report.json", service.json_bytes(results["per_class"])
+    )
+    validation = tracker.start_run(
+        mlflow_experiment, f"validation {service._stamp()}", {"modelyard.run_id": run_id}
+    )
+    tracker.log(validation.run_id, metrics=metrics)
+    tracker.finish(validation.run_id, "FINISHED")
+
+    report(0.95, "registering the model")
+    registered = matrix_uid = None
+    with ctx.database.session() as session:
+        run = repository.get_run(session, run_id)
+        if run is not None:
+            matrix_uid = service.store_confusion_matrix(
+                session, runtime, run, results["actual"], results["predicted"], matrix["labels"]
+            )
+            registered = service.register_model(session, runtime, run, model_bytes, metrics)
+    if matrix_uid is not None:
+        tracker.set_tag(run_id, service.CONFUSION_MATRIX_TAG, matrix_uid)
+    tracker.finish(run_id, "FINISHED")
+    return {
+        "run_id": run_id,
+        "metrics": metrics,
+        "model": {"name": registered[0], "version": registered[1]} if registered else None,
+        "confusion_matrix_uid": matrix_uid,
+    }
