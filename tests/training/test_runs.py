@@ -95,6 +95,10 @@ def test_predict_is_cached_and_checks_input(
         assert response.status_code == 200
         assert response.json()[0]["label"] == "space"
     assert models.loads == loads + 1
+    # A deleted run's model is dropped: predicting with it is a 404, not a cached answer.
+    client.delete(f"/api/v1/training-runs/{trained['run_id']}", headers=alice.headers)
+    gone = client.post(url, json={"texts": ["galaxy comet orbit"]}, headers=alice.headers)
+    assert gone.status_code == 404
     assert client.post(url, json={"texts": []}, headers=alice.headers).status_code == 422
 
 

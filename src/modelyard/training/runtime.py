@@ -31,6 +31,14 @@ class ModelCache:
         self._items: OrderedDict[str, TextModel] = OrderedDict()
         self.loads = 0
 
+    def peek(self, run_id: str) -> TextModel | None:
+        """The loaded model, or None; never loads."""
+        with self._lock:
+            model = self._items.get(run_id)
+            if model is not None:
+                self._items.move_to_end(run_id)
+            return model
+
     def get(self, run_id: str, load: Callable[[], TextModel]) -> TextModel:
         with self._lock:
             model = self._items.get(run_id)

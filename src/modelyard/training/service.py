@@ -274,6 +274,9 @@ def soft_delete_experiment(
     if _stage(runtime, experiment) == "deleted":
         raise ExperimentAlreadyDeleted(f"the experiment {name!r} is already deleted")
     _tracking(runtime.tracker.delete_experiment, experiment.mlflow_id)
+    runtime.models.forget(
+        [run.run_id for run in repository.runs_of_experiment(session, experiment.id)]
+    )
     return "deleted"
 
 
@@ -519,14 +522,23 @@ def _load(runtime: TrainingRuntime, run_id: str) -> TextModel:
 def predict(
     session: Session, runtime: TrainingRuntime, caller: User, run_id: str, texts: list[str]
 ) -> list[PredictionRead]:
-    """Classify ``texts`` with a finished run's model, loaded once and kept (LRU)."""
+    """Classify ``texts`` with a finished run's model, loaded once and kept (LRU).
+
+    MLflow is asked about the run only when its model is not loaded yet: a FINISHED run's
+    model never changes. Deleting a run or an experiment through this process drops its model
+    here; another replica keeps serving it until its cache evicts it.
+    """
     _owned_run(session, caller, run_id)
-    view: RunView | None = _tracking(runtime.tracker.get_run, run_id)
-    if view is None or view.lifecycle_stage == "deleted":
-        raise RunNotFound(f"run {run_id!r} not found")
-    if view.status != "FINISHED":
-        raise RunNotFinished(f"run {run_id!r} is {view.status}; it has no model to predict with")
-    model = runtime.models.get(run_id, lambda: _load(runtime, run_id))
+    model = runtime.models.peek(run_id)
+    if model is None:
+        view: RunView | None = _tracking(runtime.tracker.get_run, run_id)
+        if view is None or view.lifecycle_stage == "deleted":
+            raise RunNotFound(f"run {run_id!r} not found")
+        if view.status != "FINISHED":
+            raise RunNotFinished(
+                f"run {run_id!r} is {view.status}; it has no model to predict with"
+            )
+        model = runtime.models.get(run_id, lambda: _load(runtime, run_id))
     return [
         PredictionRead(label=label, prediction=class_id, score=score)
         for label, class_id, score in model.predict(texts)
