@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import httpx
 from fastapi.testclient import TestClient
 
 from modelyard.auth.service import ensure_admin
+from tests.conftest import TEST_BROKER_URL, TEST_DATABASE_URL, TEST_SECRET
 
 PASSWORD = "test123"
 
@@ -61,3 +71,58 @@ def access_claims(user_id: int = 1, **overrides: object) -> dict[str, object]:
     }
     claims.update(overrides)
     return {key: value for key, value in claims.items() if value is not None}
+
+
+def subprocess_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a ``modelyard`` child process: this one's, minus its settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "PYCM_API_"))}
+    env.update(
+        MODELYARD_DATA_DIR=str(data_dir),
+        MODELYARD_AUTH_ARGON2_MEMORY_KIB="1024",
+        MODELYARD_AUTH_ARGON2_TIME_COST="1",
+        MODELYARD_AUTH_ARGON2_PARALLELISM="1",
+    )
+    env.update(extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_server(data_dir: Path) -> Iterator[tuple[str, Path]]:
+    """``modelyard serve`` in a child process on the suite's database; its URL and log file."""
+    port = free_port()
+    extra = {"MODELYARD_SECRET_KEY": TEST_SECRET}
+    if TEST_DATABASE_URL:
+        extra["MODELYARD_DATABASE_URL"] = TEST_DATABASE_URL
+    if TEST_BROKER_URL:
+        extra["MODELYARD_BROKER_URL"] = TEST_BROKER_URL
+    log_path = data_dir / "server.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "modelyard", "serve", "--port", str(port)],
+            env=subprocess_env(data_dir, **extra),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log_path.read_text()
+            try:
+                if httpx.get(f"{base}/api/v1/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not become ready"
+            time.sleep(0.2)
+        yield base, log_path
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

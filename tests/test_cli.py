@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,21 +14,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from modelyard.db import Database
-from tests.conftest import TEST_BROKER_URL, TEST_DATABASE_URL, TEST_SECRET
+from tests.helpers import running_server, subprocess_env
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "PYCM_API_"))}
-    env.update(
-        MODELYARD_DATA_DIR=str(data_dir),
-        MODELYARD_AUTH_ARGON2_MEMORY_KIB="1024",
-        MODELYARD_AUTH_ARGON2_TIME_COST="1",
-        MODELYARD_AUTH_ARGON2_PARALLELISM="1",
-    )
-    env.update(extra)
-    return env
 
 
 def _run(
@@ -48,7 +34,7 @@ def _run(
 
 
 def test_migrate_and_create_admin_on_a_fresh_data_folder(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    env = subprocess_env(tmp_path)
     migrated = _run(["migrate"], env)
     assert migrated.returncode == 0, migrated.stderr
     created = _run(
@@ -67,58 +53,25 @@ def test_migrate_and_create_admin_on_a_fresh_data_folder(tmp_path: Path) -> None
 
 
 def test_serve_refuses_a_placeholder_secret(tmp_path: Path) -> None:
-    result = _run(["serve", "--port", "1"], _env(tmp_path, MODELYARD_SECRET_KEY="changeme"))
+    result = _run(
+        ["serve", "--port", "1"], subprocess_env(tmp_path, MODELYARD_SECRET_KEY="changeme")
+    )
     assert result.returncode == 2
     assert "placeholder" in result.stderr
     assert not (tmp_path / "modelyard.db").exists()
 
 
 def test_worker_needs_a_broker(tmp_path: Path) -> None:
-    result = _run(["worker"], _env(tmp_path))
+    result = _run(["worker"], subprocess_env(tmp_path))
     assert result.returncode == 2
     assert "MODELYARD_BROKER_URL" in result.stderr
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
 def server(tmp_path: Path, database: Database) -> Iterator[tuple[str, Path]]:
     """``modelyard serve`` in a child process, on the suite's database."""
-    port = _free_port()
-    extra = {"MODELYARD_SECRET_KEY": TEST_SECRET}
-    if TEST_DATABASE_URL:
-        extra["MODELYARD_DATABASE_URL"] = TEST_DATABASE_URL
-    if TEST_BROKER_URL:
-        extra["MODELYARD_BROKER_URL"] = TEST_BROKER_URL
-    log_path = tmp_path / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "modelyard", "serve", "--port", str(port)],
-            env=_env(tmp_path, **extra),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{base}/api/v1/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not become ready"
-            time.sleep(0.2)
+    with running_server(tmp_path) as (base, log_path):
         yield base, log_path
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_the_documents_auth_requests_work_against_a_running_server(
@@ -176,7 +129,7 @@ def test_the_documents_auth_requests_work_against_a_running_server(
 def test_create_admin_explains_what_is_wrong(
     tmp_path: Path, args: list[str], stdin: str, message: str
 ) -> None:
-    result = _run(["create-admin", *args], _env(tmp_path), stdin)
+    result = _run(["create-admin", *args], subprocess_env(tmp_path), stdin)
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
@@ -184,7 +137,9 @@ def test_create_admin_explains_what_is_wrong(
 
 def test_create_admin_refuses_a_malformed_username(tmp_path: Path) -> None:
     result = _run(
-        ["create-admin", "--username", "../root", "--password-stdin"], _env(tmp_path), "s3cret-pw\n"
+        ["create-admin", "--username", "../root", "--password-stdin"],
+        subprocess_env(tmp_path),
+        "s3cret-pw\n",
     )
     assert result.returncode == 2
     assert "username" in result.stderr and "Traceback" not in result.stderr

@@ -9,54 +9,23 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from modelyard.db import Database
-from tests.conftest import TEST_BROKER_URL, TEST_DATABASE_URL, TEST_SECRET
 from tests.evaluation.pycm_api_document import CURL, WORKFLOW
-from tests.test_cli import _env, _free_port
+from tests.helpers import running_server
 
 DOCUMENT_BASE = "http://127.0.0.1:8000"
 
 
 @pytest.fixture
 def base_url(tmp_path: Path, database: Database) -> Iterator[str]:
-    """``modelyard serve`` in a child process on the suite's database (as in tests/test_cli.py)."""
-    port = _free_port()
-    extra = {"MODELYARD_SECRET_KEY": TEST_SECRET}
-    if TEST_DATABASE_URL:
-        extra["MODELYARD_DATABASE_URL"] = TEST_DATABASE_URL
-    if TEST_BROKER_URL:
-        extra["MODELYARD_BROKER_URL"] = TEST_BROKER_URL
-    log_path = tmp_path / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "modelyard", "serve", "--port", str(port)],
-            env=_env(tmp_path, **extra),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{base}/api/v1/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not become ready"
-            time.sleep(0.2)
+    """``modelyard serve`` in a child process on the suite's database."""
+    with running_server(tmp_path) as (base, _log):
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_the_workflow_example_against_a_running_server(base_url: str, tmp_path: Path) -> None:
