@@ -276,6 +276,25 @@ def test_the_smallest_input_runs_every_metric(rng: np.random.Generator) -> None:
     assert all(v is not None and math.isfinite(v) for v in result.values())
 
 
+def test_fewer_points_than_dimensions(rng: np.random.Generator) -> None:
+    # 20 production requests with 384-dimensional sentence embeddings, say.
+    high = rng.normal(size=(20, 384))
+    result = compute(METRIC_NAMES, high, PCA(2).fit_transform(high), seed=SEED)
+    assert result["global_score"] == pytest.approx(1.0, abs=1e-9)
+    assert all(v is None or math.isfinite(v) for v in result.values())
+
+
+def test_a_projection_with_fewer_distinct_points_than_classes(rng: np.random.Generator) -> None:
+    high, labels = _blobs(rng)
+    low = np.zeros_like(high)
+    low[labels == 1] = 1.0  # three classes, two distinct projected points
+    result = compute(
+        ["clustering", "auc_score", "msid", "trustworthiness"], high, low, labels, seed=SEED
+    )
+    assert result["clustering_ari"] is not None and result["clustering_ari"] < 1.0
+    assert result["auc_score"] is not None and result["auc_score"] < 1.0
+
+
 def test_a_class_with_one_point_is_left_out_of_the_auc(rng: np.random.Generator) -> None:
     flat, labels = _blobs(rng)
     labels = labels.copy()

@@ -556,7 +556,8 @@ def compute(
     gives ``clustering_ari`` and ``clustering_ami``). A metric whose extra input is missing is
     None: ``auc_score`` and ``clustering`` without ``labels``, ``stability_score`` without
     ``refit``. ``n_neighbors`` is the k of trustworthiness and continuity. Raises
-    ``MetricInputError`` for an unknown name or bad data, before computing anything.
+    ``MetricInputError`` for an unknown name or bad data, before computing anything; an error
+    raised by ``refit`` propagates unchanged.
     """
     unknown = [name for name in names if name not in METRIC_DOCS]
     if unknown:
