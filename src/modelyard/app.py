@@ -24,6 +24,7 @@ from modelyard.jobs.executors import build_executor
 from modelyard.jobs.router import router as jobs_router
 from modelyard.kv import build_store
 from modelyard.registry.router import router as registry_router
+from modelyard.serving.open_inference import router as open_inference_router
 from modelyard.serving.router import log_router, predict_router
 from modelyard.serving.runtime import build_serving_core
 from modelyard.storage import build_artifact_store
@@ -126,4 +127,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pycm_api.router)
     app.include_router(ml_api.router)
     app.include_router(custom_classifier.router)
+    app.include_router(open_inference_router)
     return app
