@@ -44,7 +44,7 @@ def test_upload_then_versions_schema_and_a_prediction(client: TestClient, alice:
     assert "P(0)" in result and "P(1)" in result
     client.app.state.serving.log.flush()  # type: ignore[attr-defined]
     logged = client.get("/ui/models/heart")
-    assert "<td>web</td>" in logged.text and "1–1 of 1" in logged.text
+    assert "<td>web</td>" in logged.text and "Requests 1 to 1 of 1" in logged.text
     assert logged.text.count("<svg") == 3  # traffic, latency, predicted classes
 
 
@@ -73,11 +73,11 @@ def test_the_log_filters_and_pages(client: TestClient, alice: WebUser) -> None:
     alice.post("/ui/models/heart/predict", {"rows": "[]"})
     client.app.state.serving.log.flush()  # type: ignore[attr-defined]
     first = client.get("/ui/models/heart")
-    assert "1–25 of 28" in first.text and "Older</a>" in first.text
+    assert "Requests 1 to 25 of 28" in first.text and "Older</a>" in first.text
     second = client.get("/ui/models/heart?offset=25")
-    assert "26–28 of 28" in second.text and "Newer</a>" in second.text
+    assert "Requests 26 to 28 of 28" in second.text and "Newer</a>" in second.text
     failed = client.get("/ui/models/heart?status=422")
-    assert "1–1 of 1" in failed.text and "Send at least one row" in failed.text
+    assert "Requests 1 to 1 of 1" in failed.text and "Send at least one row" in failed.text
     assert "No logged requests match." in client.get("/ui/models/heart?source=ml_api").text
 
 

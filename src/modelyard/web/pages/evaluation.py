@@ -136,9 +136,7 @@ def compare(
                 error += ": " + ", ".join(map(str, exc.details["missing"]))
     order = result.order if result else []
     chart_labels = [names.get(u, u)[:24] for u in order]
-    chart_values = (
-        [float(result.scores[u].get("overall") or 0.0) for u in order] if result else []
-    )
+    chart_values = [float(result.scores[u].get("overall") or 0.0) for u in order] if result else []
     return page.render(
         "compare.html",
         chart_labels=chart_labels,
