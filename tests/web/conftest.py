@@ -57,3 +57,11 @@ def alice(client: TestClient) -> WebUser:
 @pytest.fixture
 def bob(other_client: TestClient) -> WebUser:
     return web_sign_up(other_client, "bob@example.com")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    # Lets a browser fixture know, when it tears down, whether its test failed.
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report

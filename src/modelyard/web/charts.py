@@ -14,8 +14,8 @@ from markupsafe import Markup, escape
 __all__ = ["PALETTE", "bar_chart", "line_chart", "number", "when"]
 
 PALETTE = ["#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#ca8a04", "#db2777"]
-_W, _H = 640, 240
-_LEFT, _RIGHT, _TOP, _BOTTOM = 52, 12, 28, 44
+_W, _H = 640, 260
+_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 12, 32, 48
 
 
 def number(value: object, digits: int = 4) -> str:
