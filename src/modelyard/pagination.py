@@ -27,7 +27,7 @@ class PageParams:
     offset: int
 
 
-def get_page_params(
+async def get_page_params(
     request: Request,
     limit: Annotated[int | None, Query(ge=1, description="Items per page.")] = None,
     offset: Annotated[int, Query(ge=0, le=MAX_DB_INT, description="Items to skip.")] = 0,

@@ -27,12 +27,14 @@ _bearer = HTTPBearer(auto_error=False, description="A JWT from /api/v1/auth/toke
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
 
 
-def get_security(request: Request) -> Security:
+# Dependencies that only read app state are async: a plain ``def`` one would cost each request
+# a trip through the thread pool.
+async def get_security(request: Request) -> Security:
     security: Security = request.app.state.security
     return security
 
 
-def get_throttle(request: Request) -> LoginThrottle:
+async def get_throttle(request: Request) -> LoginThrottle:
     settings = request.app.state.settings.auth
     return LoginThrottle(
         request.app.state.ephemeral, settings.login_max_failures, settings.login_lockout_seconds

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from modelyard.auth.models import ApiKey, User
 from modelyard.db import utcnow
@@ -52,7 +52,10 @@ def count_users(session: Session) -> int:
 
 
 def get_api_key_by_prefix(session: Session, prefix: str) -> ApiKey | None:
-    return session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    """The key and its user in one query: every request signed with a key asks for both."""
+    return session.scalar(
+        select(ApiKey).options(joinedload(ApiKey.user)).where(ApiKey.prefix == prefix)
+    )
 
 
 def get_api_key(session: Session, user_id: int, key_id: int) -> ApiKey | None:

@@ -19,7 +19,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 _MAX_ERRORS = 20
 
 
-def get_evaluation(request: Request) -> Evaluation:
+async def get_evaluation(request: Request) -> Evaluation:
     return Evaluation(
         artifacts=request.app.state.artifacts, settings=request.app.state.settings.evaluation
     )

@@ -11,7 +11,7 @@ from modelyard.jobs.executors import JobExecutor
 __all__ = ["ExecutorDep", "get_executor"]
 
 
-def get_executor(request: Request) -> JobExecutor:
+async def get_executor(request: Request) -> JobExecutor:
     executor: JobExecutor = request.app.state.jobs
     return executor
 

@@ -11,7 +11,7 @@ from modelyard.training.runtime import TrainingRuntime
 __all__ = ["RuntimeDep"]
 
 
-def get_runtime(request: Request) -> TrainingRuntime:
+async def get_runtime(request: Request) -> TrainingRuntime:
     runtime: TrainingRuntime = request.app.state.training
     return runtime
 
