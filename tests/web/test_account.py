@@ -170,6 +170,7 @@ def test_disabled_users_session_ends_and_they_cannot_sign_in(
     assert "alice@example.com is disabled." in disabled.text
     assert client.get("/ui/", follow_redirects=False).status_code == 303
     refused = web_sign_in(client, "alice@example.com")
+    assert refused.status_code == 403
     assert "This account is disabled." in refused.text
 
 
@@ -209,3 +210,12 @@ def test_admin_can_enable_and_delete_but_not_disable_themselves(
     deleted = admin_web.post(f"/ui/admin/users/{alice_id}/delete")
     assert "The user is deleted." in deleted.text
     assert "alice@example.com" not in deleted.text.split("<main>")[1]
+
+
+def test_unknown_addresses_get_a_page_that_says_so(client: TestClient, alice: WebUser) -> None:
+    response = client.get("/ui/no/such/page")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "There is no page at /ui/no/such/page." in response.text
+    missing = client.get("/ui/matrices/unknown-uid")
+    assert missing.status_code == 404 and "<h1>Not found</h1>" in missing.text

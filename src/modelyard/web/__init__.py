@@ -23,9 +23,10 @@ STATIC = Path(__file__).parent / "static"
 def install(app: FastAPI, secret_key: str) -> None:
     """Add the pages, their static files, and a redirect from ``/`` to the dashboard."""
     app.state.web_secret = secret_key
-    for module in (account, evaluation, models, training, admin):
-        app.include_router(module.router, prefix=PREFIX, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="web-static")
+    for module in (evaluation, models, training, admin, account):
+        # account last: it ends with the catch-all page for unknown addresses.
+        app.include_router(module.router, prefix=PREFIX, include_in_schema=False)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from modelyard.auth import service as auth
 from modelyard.auth.dependencies import SecurityDep, ThrottleDep
 from modelyard.auth.exceptions import AccountDisabled, InvalidCredentials
-from modelyard.errors import ModelyardError
+from modelyard.errors import ModelyardError, NotFound
 from modelyard.evaluation import service as evaluation
 from modelyard.jobs import service as jobs
 from modelyard.pagination import IntId
@@ -51,20 +51,21 @@ def sign_in(
     next: Annotated[str | None, Form(max_length=500)] = None,
 ) -> Response:
     """Sign in with an e-mail or username and a password."""
+    status = 401
     try:
         user = auth.authenticate_password(page.db, security, throttle, login, password)
     except InvalidCredentials:
         error = "Wrong e-mail, username or password."
     except AccountDisabled:
-        error = "This account is disabled. Ask an admin to enable it."
+        status, error = 403, "This account is disabled. Ask an admin to enable it."
     except ModelyardError as exc:
-        error = exc.message
+        status, error = exc.status_code, exc.message
     else:
         page.sign_in(user)
         return page.redirect(_safe_next(next))
     return page.render(
         "sign_in.html",
-        status_code=401,
+        status_code=status,
         title="Sign in",
         next=_safe_next(next),
         login=login,
@@ -176,3 +177,9 @@ def revoke_key(page: CsrfChecked, key_id: IntId) -> Response:
     """Revoke one of my API keys."""
     auth.revoke_api_key(page.db, page.signed_in, key_id)
     return page.redirect("/ui/keys", "The key is revoked.")
+
+
+@router.get("/{path:path}")
+def not_found(page: Page, path: str) -> Response:
+    """Answer an unknown dashboard address with a page, not a bare 404."""
+    raise NotFound(f"There is no page at /ui/{path}.")

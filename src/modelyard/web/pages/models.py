@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlencode
 from uuid import uuid4
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from modelyard.errors import InvalidInput, ModelyardError
 from modelyard.pagination import MAX_DB_INT
@@ -221,8 +223,10 @@ async def predict(
     owner_id: OwnerId = None,
 ) -> Response:
     """Try a prediction with the model's default version and show the answer."""
+    # An async route, so that the model runs in the serving core's own worker thread; the
+    # database work before and after it goes to the thread pool, off the event loop.
     me = page.signed_in
-    target = registry.serving_target(page.db, me, name, None, owner_id)
+    target = await run_in_threadpool(registry.serving_target, page.db, me, name, None, owner_id)
     core: serving.ServingCore = request.app.state.serving
     empty: dict[str, Any] = {"version": None, "status": None, "source": None}
     try:
@@ -231,15 +235,20 @@ async def predict(
         )
     except ModelyardError as exc:
         details = exc.details if isinstance(exc.details, list) else None
-        return _model_page(
-            page,
-            name,
-            owner_id,
-            empty,
-            0,
-            status_code=exc.status_code,
-            example=rows,
-            predict_error=exc.message,
-            predict_details=details,
+        return await run_in_threadpool(
+            partial(
+                _model_page,
+                page,
+                name,
+                owner_id,
+                empty,
+                0,
+                status_code=exc.status_code,
+                example=rows,
+                predict_error=exc.message,
+                predict_details=details,
+            )
         )
-    return _model_page(page, name, owner_id, empty, 0, example=rows, result=result)
+    return await run_in_threadpool(
+        partial(_model_page, page, name, owner_id, empty, 0, example=rows, result=result)
+    )
