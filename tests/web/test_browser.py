@@ -241,6 +241,9 @@ def test_watch_a_training_run_finish(page: Page, tmp_path: Path) -> None:
         "SUCCESS", timeout=60_000
     )
     expect(page.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
+    bar = page.get_by_role("progressbar").bounding_box()
+    fill = page.locator("#progress .bar .fill").bounding_box()
+    assert bar is not None and fill is not None and fill["width"] >= 0.95 * bar["width"]
     expect(page.locator('[data-metric="accuracy"]')).to_be_visible()
     page.locator("[data-validation-matrix]").click()
     expect(page.get_by_role("heading", name="Matrix")).to_be_visible()

@@ -45,7 +45,7 @@ function pollProgress(section) {
         state.textContent = data.job_state;
         state.className = "state state-" + data.job_state.toLowerCase();
         section.querySelector('[data-field="status"]').textContent = data.status;
-        section.querySelector('[data-field="message"]').textContent = data.message || "";
+        section.querySelector('[data-field="message"]').textContent = data.done ? "" : data.message || "";
         if (data.done) {
           // The metrics, matrix and model links are drawn by the server: show them.
           window.location.reload();
