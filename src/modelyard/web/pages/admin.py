@@ -37,6 +37,7 @@ def admin(page: AdminPage) -> Response:
         jobs=all_jobs,
         runs=runs,
         shown=SHOWN,
+        logins={u.id: u.email or u.username for u in users},
     )
 
 
