@@ -219,3 +219,18 @@ def test_unknown_addresses_get_a_page_that_says_so(client: TestClient, alice: We
     assert "There is no page at /ui/no/such/page." in response.text
     missing = client.get("/ui/matrices/unknown-uid")
     assert missing.status_code == 404 and "<h1>Not found</h1>" in missing.text
+
+
+def test_a_changed_password_ends_the_sessions_opened_with_the_old_one(
+    client: TestClient, alice: WebUser
+) -> None:
+    assert client.get("/ui/", follow_redirects=False).status_code == 200
+    app = client.app
+    with app.state.database.session() as session:  # type: ignore[attr-defined]
+        from modelyard.auth.service import find_by_login
+
+        user = find_by_login(session, "alice@example.com")
+        assert user is not None
+        user.password_hash = app.state.security.hash_password("another-password")  # type: ignore[attr-defined]
+    assert client.get("/ui/", follow_redirects=False).status_code == 303
+    assert web_sign_in(client, "alice@example.com", "another-password").url.path == "/ui/"

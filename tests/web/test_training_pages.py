@@ -78,3 +78,21 @@ def test_a_refused_training_says_why(client: TestClient, alice: WebUser) -> None
     assert f"each label needs at least {MIN_DOCS} documents" in refused.text
     bad = alice.post("/ui/training/datasets", files={"file": ("x.zip", b"not a zip")})
     assert bad.status_code == 400 and 'class="error"' in bad.text
+
+
+def test_a_finished_run_cannot_be_cancelled_and_others_runs_not_at_all(
+    client: TestClient, alice: WebUser, bob: WebUser
+) -> None:
+    upload_dataset(alice)
+    page = client.get("/ui/training")
+    dataset_id = page.text.split('<option value="')[1].split('"')[0]
+    started = alice.post(
+        "/ui/training/runs", {"dataset_id": dataset_id, "experiment_name": unique("web")}
+    )
+    run_id = started.url.path.rsplit("/", 1)[1]
+    assert bob.post(f"/ui/training/runs/{run_id}/cancel").status_code == 404
+    wait_done(client, run_id)
+    assert "Cancel run" not in client.get(f"/ui/training/runs/{run_id}").text
+    refused = alice.post(f"/ui/training/runs/{run_id}/cancel")
+    assert refused.status_code == 409
+    assert "already SUCCESS" in refused.text

@@ -9,6 +9,7 @@ token into its form.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
@@ -96,7 +97,11 @@ class PageContext:
 
     def _store(self, response: Response) -> Response:
         if self.dirty:
-            payload = {"uid": self.user.id if self.user else None, "csrf": self.csrf}
+            payload = {
+                "uid": self.user.id if self.user else None,
+                "csrf": self.csrf,
+                "pw": _password_mark(self.user),
+            }
             response.set_cookie(
                 SESSION_COOKIE,
                 _serializer(self.request).dumps(payload),
@@ -136,6 +141,13 @@ class PageContext:
         return self.user
 
 
+def _password_mark(user: User | None) -> str:
+    # A digest of the password hash, never the hash itself: the cookie is signed, not secret.
+    if user is None:
+        return ""
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
 def _read_session(request: Request) -> dict[str, Any] | None:
     raw = request.cookies.get(SESSION_COOKIE)
     if not raw:
@@ -158,8 +170,12 @@ def get_page_context(request: Request, session: SessionDep) -> PageContext:
                 user = auth.get_user(session, data["uid"])
             except UserNotFound:
                 user = None
-            # A disabled account's open sessions end with it.
-            if user is not None and not user.is_active:
+            # A disabled account's open sessions end with it, and so do the sessions opened
+            # with a password that has since been changed.
+            if user is not None and (
+                not user.is_active
+                or not hmac.compare_digest(str(data.get("pw", "")), _password_mark(user))
+            ):
                 user = None
         context = PageContext(request, session, user, data["csrf"])
         if data.get("uid") is not None and user is None:

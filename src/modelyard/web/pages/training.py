@@ -149,3 +149,14 @@ def run_progress(request: Request, page: SignedIn, run_id: RunId) -> Response:
     """The run's progress, for the page's progress bar to poll."""
     read = training.get_training_run(page.db, _runtime(request), page.signed_in, run_id)
     return JSONResponse(progress_of(read), headers={"Cache-Control": "no-store"})
+
+
+@router.post("/runs/{run_id}/cancel")
+def cancel_run(request: Request, page: CsrfChecked, run_id: RunId) -> Response:
+    """Cancel one of my training runs that has not finished."""
+    me = page.signed_in
+    read = training.get_training_run(page.db, _runtime(request), me, run_id)
+    if read.job_id is None:
+        return page.redirect(f"/ui/training/runs/{run_id}", "This run has no job to cancel.")
+    jobs.cancel_job(page.db, read.job_id, caller=me)
+    return page.redirect(f"/ui/training/runs/{run_id}", "Cancellation requested.")
