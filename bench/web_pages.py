@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import platform
 import re
+import secrets
 import sys
 import tempfile
 import time
@@ -62,7 +63,7 @@ def main() -> None:
         environment="test",
         data_dir=folder,
         database=DatabaseSettings(url=url),
-        auth=AuthSettings(secret_key="bench-secret-that-is-long-enough-0123456789abcdef"),
+        auth=AuthSettings(secret_key=secrets.token_urlsafe(48)),
     )
     with TestClient(create_app(settings)) as client:
         client.post("/api/v1/users", json={"email": "b@example.com", "password": "bench123"})
