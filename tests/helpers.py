@@ -94,10 +94,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(data_dir: Path) -> Iterator[tuple[str, Path]]:
+def running_server(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, Path]]:
     """``modelyard serve`` in a child process on the suite's database; its URL and log file."""
     port = free_port()
-    extra = {"MODELYARD_SECRET_KEY": TEST_SECRET}
+    extra = {"MODELYARD_SECRET_KEY": TEST_SECRET, **(env or {})}
     if TEST_DATABASE_URL:
         extra["MODELYARD_DATABASE_URL"] = TEST_DATABASE_URL
     if TEST_BROKER_URL:

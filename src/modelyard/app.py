@@ -30,6 +30,7 @@ from modelyard.serving.runtime import build_serving_core
 from modelyard.storage import build_artifact_store
 from modelyard.training.router import router as training_router
 from modelyard.training.runtime import build_runtime, register_runtime
+from modelyard.web import install as install_web
 
 __all__ = ["create_app"]
 
@@ -128,4 +129,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ml_api.router)
     app.include_router(custom_classifier.router)
     app.include_router(open_inference_router)
+    install_web(app, secret_key)  # the dashboard under /ui
     return app

@@ -1,0 +1,33 @@
+"""The dashboard: server-rendered pages over the domain services, under ``/ui``.
+
+Every asset (CSS, the little JavaScript, charts drawn as SVG) is served by this process, so the
+dashboard works on a closed network.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from modelyard.web.pages import account, admin, evaluation, models, training
+
+__all__ = ["PREFIX", "install"]
+
+PREFIX = "/ui"
+STATIC = Path(__file__).parent / "static"
+
+
+def install(app: FastAPI, secret_key: str) -> None:
+    """Add the pages, their static files, and a redirect from ``/`` to the dashboard."""
+    app.state.web_secret = secret_key
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="web-static")
+    for module in (evaluation, models, training, admin, account):
+        # account last: it ends with the catch-all page for unknown addresses.
+        app.include_router(module.router, prefix=PREFIX, include_in_schema=False)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse(f"{PREFIX}/", status_code=307)

@@ -1,0 +1,170 @@
+"""Small charts drawn as SVG on the server: no chart library, no script, nothing fetched.
+
+Every label is escaped; the SVG scales to the width of its container (phone or laptop).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from markupsafe import Markup, escape
+
+__all__ = ["PALETTE", "bar_chart", "line_chart", "number", "when"]
+
+PALETTE = ["#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#ca8a04", "#db2777"]
+_W, _H = 640, 260
+_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 12, 32, 48
+
+
+def number(value: object, digits: int = 4) -> str:
+    """A statistic as people read it: ``None`` and NaN as a dash, floats rounded."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return "—"
+        return (
+            f"{value:.{digits}g}"
+            if abs(value) >= 1e5 or 0 < abs(value) < 1e-3
+            else (f"{value:.{digits}f}".rstrip("0").rstrip(".") or "0")
+        )
+    return str(value)
+
+
+def when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else "—"
+
+
+def _nice_max(value: float) -> float:
+    if value <= 0:
+        return 1.0
+    exponent = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if value <= step * exponent:
+            return float(step * exponent)
+    return float(10 * exponent)
+
+
+def _frame(title: str, y_label: str, top: float, x_labels: Sequence[str], slot: float) -> list[str]:
+    parts = [
+        f"<title>{escape(title)}</title>",
+        f'<text x="{_LEFT}" y="16" class="chart-title">{escape(title)}</text>',
+        f'<text x="12" y="{_TOP + (_H - _TOP - _BOTTOM) / 2}" class="chart-axis" '
+        f'transform="rotate(-90 12 {_TOP + (_H - _TOP - _BOTTOM) / 2})" text-anchor="middle">'
+        f"{escape(y_label)}</text>",
+    ]
+    plot_h = _H - _TOP - _BOTTOM
+    for i in range(5):
+        y = _TOP + plot_h - plot_h * i / 4
+        parts.append(
+            f'<line x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="chart-grid"/>'
+            f'<text x="{_LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" class="chart-tick">'
+            f"{escape(number(top * i / 4, 3))}</text>"
+        )
+    # At most ~8 x labels, evenly spaced, so they never overlap.
+    every = max(1, math.ceil(len(x_labels) / 8))
+    for index, label in enumerate(x_labels):
+        if index % every == 0:
+            x = _LEFT + slot * (index + 0.5)
+            parts.append(
+                f'<text x="{x:.1f}" y="{_H - _BOTTOM + 16}" text-anchor="middle" '
+                f'class="chart-tick">{escape(label)}</text>'
+            )
+    return parts
+
+
+def _legend(names: Sequence[str]) -> list[str]:
+    parts, x = [], float(_LEFT)
+    for index, name in enumerate(names[:8]):
+        colour = PALETTE[index % len(PALETTE)]
+        parts.append(
+            f'<rect x="{x:.1f}" y="{_H - 14}" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{x + 14:.1f}" y="{_H - 5}" class="chart-tick">{escape(name[:24])}</text>'
+        )
+        x += 24 + 7 * min(len(name), 24)
+    return parts
+
+
+def _svg(parts: list[str], label: str) -> Markup:
+    body = "".join(parts)
+    return Markup(  # noqa: S704 - every piece of text above went through escape()
+        f'<svg class="chart" viewBox="0 0 {_W} {_H}" role="img" aria-label="{escape(label)}" '
+        f'xmlns="http://www.w3.org/2000/svg">{body}</svg>'
+    )
+
+
+def bar_chart(
+    x_labels: Sequence[str],
+    series: Mapping[str, Sequence[float]],
+    *,
+    title: str,
+    y_label: str,
+) -> Markup:
+    """Bars per x label; several series are stacked, each in its own colour with a legend."""
+    names = list(series)
+    totals = [sum(series[name][i] for name in names) for i in range(len(x_labels))]
+    top = _nice_max(max(totals, default=0.0))
+    slot = (_W - _LEFT - _RIGHT) / max(1, len(x_labels))
+    plot_h = _H - _TOP - _BOTTOM
+    parts = _frame(title, y_label, top, x_labels, slot)
+    for i, label in enumerate(x_labels):
+        base = 0.0
+        for index, name in enumerate(names):
+            value = series[name][i]
+            if value <= 0:
+                continue
+            h = plot_h * value / top
+            y = _TOP + plot_h - plot_h * base / top - h
+            parts.append(
+                f'<rect x="{_LEFT + slot * i + slot * 0.12:.1f}" y="{y:.1f}" '
+                f'width="{slot * 0.76:.1f}" height="{h:.1f}" '
+                f'fill="{PALETTE[index % len(PALETTE)]}">'
+                f"<title>{escape(label)} · {escape(name)}: {escape(number(value))}</title></rect>"
+            )
+            base += value
+    if len(names) > 1:
+        parts += _legend(names)
+    return _svg(parts, title)
+
+
+def line_chart(
+    x_labels: Sequence[str],
+    series: Mapping[str, Sequence[float | None]],
+    *,
+    title: str,
+    y_label: str,
+) -> Markup:
+    """One line per series; a missing value breaks the line."""
+    names = list(series)
+    values = [v for name in names for v in series[name] if v is not None]
+    top = _nice_max(max(values, default=0.0))
+    slot = (_W - _LEFT - _RIGHT) / max(1, len(x_labels))
+    plot_h = _H - _TOP - _BOTTOM
+    parts = _frame(title, y_label, top, x_labels, slot)
+    for index, name in enumerate(names):
+        colour = PALETTE[index % len(PALETTE)]
+        points: list[str] = []
+        for i, value in enumerate(series[name]):
+            if value is None:
+                continue
+            x = _LEFT + slot * (i + 0.5)
+            y = _TOP + plot_h - plot_h * value / top
+            points.append(f"{x:.1f},{y:.1f}")
+            parts.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}">'
+                f"<title>{escape(x_labels[i])} · {escape(name)}: {escape(number(value))}</title>"
+                "</circle>"
+            )
+        if len(points) > 1:
+            parts.append(
+                f'<polyline points="{" ".join(points)}" fill="none" stroke="{colour}" '
+                'stroke-width="2"/>'
+            )
+    parts += _legend(names)
+    return _svg(parts, title)

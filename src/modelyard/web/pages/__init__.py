@@ -1,0 +1,1 @@
+"""The dashboard's routers, one per group of pages."""
