@@ -113,6 +113,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestMiddleware, max_body_bytes=settings.http.max_body_bytes, metrics=metrics
     )
 
+    # Routes are matched in order, one regular expression each: the predict routes, the hot
+    # path, come first (no other route's path can match theirs).
+    app.include_router(predict_router, prefix=API_PREFIX)
+    app.include_router(open_inference_router)
     for router in (
         auth_router,
         users_router,
@@ -120,7 +124,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin_router,
         jobs_router,
         registry_router,
-        predict_router,
         log_router,
         training_router,
     ):
@@ -131,6 +134,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pycm_api.router)
     app.include_router(ml_api.router)
     app.include_router(custom_classifier.router)
-    app.include_router(open_inference_router)
     install_web(app, secret_key)  # the dashboard under /ui
     return app
