@@ -59,7 +59,8 @@ def _mode(value: Any) -> Any:
 class WebAppConfig(BaseModel):
     """mlup's ``web`` section, with its defaults."""
 
-    model_config = ConfigDict(extra="forbid")
+    # YAML reads `web_app_version: 1.0` as a number; mlup took it as written.
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
     # None: `modelyard serve`'s own --host/--port defaults (127.0.0.1:8000), so exposing the
     # server on every interface is always a choice someone wrote down.
@@ -91,7 +92,7 @@ class ModelConfig(BaseModel):
     transformers, thread loop) are accepted so mlup's files load, and shown by ``/info``; the
     registry's loaders and the serving core do that work here."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), coerce_numbers_to_str=True)
 
     name: str = Field(default="MyFirstMLupModel", pattern=MODEL_NAME_PATTERN)
     version: str = "1.0.0.0"
