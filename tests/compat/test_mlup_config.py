@@ -23,8 +23,8 @@ ml:
   auto_detect_predict_params: true
   binarization_type: auto
   columns: null
-  data_transformer_for_predict: mlup.ml.data_transformers.numpy_data_transformer.NumpyDataTransformer
-  data_transformer_for_predicted: mlup.ml.data_transformers.numpy_data_transformer.NumpyDataTransformer
+  data_transformer_for_predict: NUMPY
+  data_transformer_for_predicted: NUMPY
   dtype_for_predict: null
   max_thread_loop_workers: null
   name: MyFirstMLupModel
@@ -52,7 +52,7 @@ web:
   ttl_predicted_data: 60
   uvicorn_kwargs: {}
   web_app_version: 1.0.0.0
-"""
+""".replace("NUMPY", "mlup.ml.data_transformers.numpy_data_transformer.NumpyDataTransformer")
 
 
 def _file(tmp_path: Path, name: str, text: str) -> Path:
@@ -63,7 +63,7 @@ def _file(tmp_path: Path, name: str, text: str) -> Path:
 
 def test_mlups_default_yaml_is_mlups_defaults(tmp_path: Path) -> None:
     config = build_config(read_config_file(_file(tmp_path, "c.yaml", MLUP_DEFAULT_YAML)), {})
-    expected = MlupConfig(web=WebAppConfig(host="0.0.0.0", port=8009))
+    expected = MlupConfig(web=WebAppConfig(host="0.0.0.0", port=8009))  # noqa: S104
     assert config == expected
     assert config.web.mode == "direct"
     assert (config.web.max_queue_size, config.web.ttl_client_wait) == (100, 30.0)
