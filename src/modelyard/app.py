@@ -87,12 +87,15 @@ def create_app(
         executor = build_executor(settings, database)
         app.state.jobs = executor
         executor.start()
-        app.state.serving = build_serving_core(settings, database, app.state.artifacts)
+        app.state.serving = build_serving_core(
+            settings, database, app.state.artifacts, app.state.ephemeral
+        )
         app.state.training = build_runtime(settings, app.state.artifacts)
         register_runtime(app.state.training)  # for the jobs this process runs
         try:
             yield
         finally:
+            await app.state.serving.close()
             app.state.serving.log.stop()
             executor.shutdown()
             app.state.ephemeral.close()

@@ -227,6 +227,21 @@ class ServingSettings(BaseSettings):
         default=None,
         description="Model (owned by an admin) that the Machine learning API's /predict serves.",
     )
+    # Defaults of every version's serving options (each version may override them).
+    mode: Literal["direct", "queue", "batching"] = "direct"
+    max_queue_size: int = Field(default=100, ge=1, description="Queue/batching: requests waiting.")
+    workers: int = Field(default=1, ge=1, le=64, description="Queue workers; batches at once.")
+    max_batch_rows: int = Field(default=64, ge=1, description="Batching: rows per batch.")
+    max_wait_ms: float = Field(default=5.0, ge=0, description="Batching: longest wait to fill.")
+    max_concurrent_requests: int | None = Field(
+        default=None, ge=1, description="Requests in flight per model version and process."
+    )
+    max_request_rows: int | None = Field(
+        default=None, ge=1, description="Rows per request per model (429 beyond)."
+    )
+    client_wait_seconds: float = Field(default=30.0, gt=0, description="Wait before 408.")
+    result_ttl_seconds: int = Field(default=60, ge=1, description="Async results kept this long.")
+    queue_retry_after_seconds: int = Field(default=1, ge=1, description="Retry-After of a 503.")
 
 
 class EvaluationSettings(BaseSettings):

@@ -1,7 +1,7 @@
 """Short-lived shared state (counters, results with a time to live).
 
 In-process by default; Redis when a broker URL is set, so every replica sees the same values.
-Sign-in throttling uses it now; async prediction results will too.
+Sign-in throttling and async prediction results (``serving/results.py``) use it.
 """
 
 from __future__ import annotations
@@ -26,6 +26,14 @@ class EphemeralStore(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def set_bytes(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        """Store ``value`` under ``key`` for ``ttl_seconds``, replacing what was there."""
+        ...
+
+    def get_bytes(self, key: str) -> bytes | None:
+        """The live value stored by ``set_bytes``, or None."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -36,6 +44,7 @@ class MemoryStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._values: dict[str, tuple[int, float]] = {}
+        self._blobs: dict[str, tuple[bytes, float]] = {}
 
     def _live(self, key: str) -> tuple[int, float] | None:
         entry = self._values.get(key)
@@ -66,10 +75,31 @@ class MemoryStore:
     def delete(self, key: str) -> None:
         with self._lock:
             self._values.pop(key, None)
+            self._blobs.pop(key, None)
+
+    def set_bytes(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        with self._lock:
+            now = self._clock()
+            self._blobs[key] = (value, now + ttl_seconds)
+            # Swept now and then, so ids nobody fetches do not pile up.
+            if len(self._blobs) % 1024 == 0:
+                for stale in [k for k, (_, end) in self._blobs.items() if end <= now]:
+                    del self._blobs[stale]
+
+    def get_bytes(self, key: str) -> bytes | None:
+        with self._lock:
+            entry = self._blobs.get(key)
+            if entry is None:
+                return None
+            if entry[1] <= self._clock():
+                del self._blobs[key]
+                return None
+            return entry[0]
 
     def close(self) -> None:
         with self._lock:
             self._values.clear()
+            self._blobs.clear()
 
 
 class RedisStore:
@@ -99,6 +129,13 @@ class RedisStore:
 
     def delete(self, key: str) -> None:
         self._redis.delete(self._prefix + key)
+
+    def set_bytes(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        self._redis.set(self._prefix + key, value, px=max(1, int(ttl_seconds * 1000)))
+
+    def get_bytes(self, key: str) -> bytes | None:
+        value = self._redis.get(self._prefix + key)
+        return value if isinstance(value, bytes) else None
 
     def close(self) -> None:
         self._redis.close()

@@ -60,6 +60,8 @@ class ModelVersion(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     sample_key: Mapped[str | None] = mapped_column(String(512), default=None)
     sample_rows: Mapped[int | None] = mapped_column(Integer, default=None)
+    # How it is served (a ServingOptions without its nulls); None: the server's defaults.
+    serving_options: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_by: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )

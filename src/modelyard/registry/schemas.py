@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +16,7 @@ __all__ = [
     "AliasSet",
     "ModelRead",
     "ModelVersionRead",
+    "ServingOptions",
     "ServingTarget",
 ]
 
@@ -69,6 +70,56 @@ class ModelRead(BaseModel):
     updated_at: datetime
 
 
+class ServingOptions(BaseModel):
+    """How a version is served; a field left out (or null) takes the server's default
+    (``MODELYARD_SERVING_*``). mlup's name for each knob is in its description."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["direct", "queue", "batching"] | None = Field(
+        default=None, description="direct, queue (bounded queue + workers) or batching."
+    )
+    max_queue_size: int | None = Field(
+        default=None, ge=1, le=1_000_000, description="Requests waiting (mlup: max_queue_size)."
+    )
+    workers: int | None = Field(
+        default=None, ge=1, le=64, description="Queue: worker tasks; batching: batches at once."
+    )
+    max_batch_rows: int | None = Field(
+        default=None, ge=1, le=1_000_000, description="Batch size in rows (mlup: min_batch_len)."
+    )
+    max_wait_ms: float | None = Field(
+        default=None,
+        ge=0,
+        le=60_000,
+        description="Longest wait to fill a batch (mlup: batch_worker_timeout, in seconds).",
+    )
+    max_concurrent_requests: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="Requests in flight per process; more get 429 (mlup: throttling_max_requests).",
+    )
+    max_request_rows: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="Rows in one request; more get 429 (mlup: throttling_max_request_len).",
+    )
+    client_wait_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description="How long a client waits for a result before 408 (mlup: ttl_client_wait).",
+    )
+    result_ttl_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=7 * 86400,
+        description="How long an async result is kept (mlup: ttl_predicted_data).",
+    )
+
+
 class ServingTarget(BaseModel):
     """Everything serving needs about one version, detached from the database session."""
 
@@ -85,3 +136,4 @@ class ServingTarget(BaseModel):
     input_schema: list[Column] | None
     artifact_key: str
     sha256: str
+    serving: dict[str, Any] | None = None

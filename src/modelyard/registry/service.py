@@ -47,7 +47,13 @@ from modelyard.registry.loaders import (
     load_model,
 )
 from modelyard.registry.models import ModelAlias, ModelVersion, RegisteredModel
-from modelyard.registry.schemas import AliasRead, ModelRead, ModelVersionRead, ServingTarget
+from modelyard.registry.schemas import (
+    AliasRead,
+    ModelRead,
+    ModelVersionRead,
+    ServingOptions,
+    ServingTarget,
+)
 from modelyard.schemas import Page
 from modelyard.storage import ArtifactStore
 
@@ -58,6 +64,7 @@ __all__ = [
     "delete_alias",
     "delete_version",
     "get_model",
+    "get_serving_options",
     "get_version",
     "list_models",
     "list_versions",
@@ -68,6 +75,7 @@ __all__ = [
     "resolve_model",
     "serving_target",
     "set_alias",
+    "set_serving_options",
 ]
 
 log = logging.getLogger(__name__)
@@ -512,7 +520,34 @@ def _target(model: RegisteredModel, version: ModelVersion) -> ServingTarget:
         else None,
         artifact_key=version.artifact_key,
         sha256=version.sha256,
+        serving=version.serving_options,
     )
+
+
+def get_serving_options(
+    session: Session, caller: User, name: str, ref: str, owner_id: int | None = None
+) -> tuple[ServingTarget, ServingOptions]:
+    """A version of one of the caller's models and how it is served (its overrides)."""
+    model = resolve_model(session, caller, name, owner_id)
+    version = _find_version(session, model, ref)
+    return _target(model, version), ServingOptions.model_validate(version.serving_options or {})
+
+
+def set_serving_options(
+    session: Session,
+    caller: User,
+    name: str,
+    ref: str,
+    options: ServingOptions,
+    owner_id: int | None = None,
+) -> ServingTarget:
+    """Replace how a version is served (fields left out take the server's defaults)."""
+    model = resolve_model(session, caller, name, owner_id)
+    version = _find_version(session, model, ref)
+    overrides = options.model_dump(exclude_none=True)
+    version.serving_options = overrides or None
+    session.flush()
+    return _target(model, version)
 
 
 def serving_target(

@@ -1,11 +1,12 @@
-"""HTTP face of serving: predict with a registered model, read its request log."""
+"""HTTP face of serving: predict (now or async), fetch async results, set how a version is
+served, read the request log."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from modelyard.auth.dependencies import CurrentUser
@@ -13,16 +14,23 @@ from modelyard.config import Settings
 from modelyard.db import SessionDep
 from modelyard.pagination import MAX_DB_INT, PageParamsDep
 from modelyard.registry.dependencies import ModelName, OwnerId, VersionRef
+from modelyard.registry.schemas import ServingOptions
 from modelyard.schemas import Page
 from modelyard.serving import service
 from modelyard.serving.dependencies import (
+    PREDICT_ID_HEADER,
     CoreDep,
     PredictContextDep,
     PredictIdRoute,
     predict_id_of,
 )
 from modelyard.serving.export import export_request_log, export_request_log_parquet
-from modelyard.serving.schemas import PredictionLogRead, PredictResponse
+from modelyard.serving.schemas import (
+    AsyncAccepted,
+    PredictionLogRead,
+    PredictResponse,
+    ServingOptionsRead,
+)
 
 __all__ = ["log_router", "predict_router"]
 
@@ -52,8 +60,30 @@ _BODY: dict[str, Any] = {
 }
 
 
-async def _predict(request: Request, core: service.ServingCore, context: Any) -> JSONResponse:
+AsyncFlag = Annotated[
+    bool,
+    Query(
+        alias="async",
+        description="Answer 202 with a predict_id at once; fetch the result from "
+        "`GET /api/v1/predictions/{predict_id}`.",
+    ),
+]
+
+
+async def _predict(
+    request: Request, core: service.ServingCore, context: Any, run_async: bool
+) -> JSONResponse:
     predict_id = predict_id_of(request)
+    if run_async:
+        await core.predict_async(
+            context.target,
+            await request.body(),
+            predict_id=predict_id,
+            user_id=context.user_id,
+            source="native",
+            render=service.predict_response,
+        )
+        return JSONResponse({"predict_id": predict_id}, status_code=202)
     result = await core.predict(
         context.target,
         await request.body(),
@@ -61,29 +91,37 @@ async def _predict(request: Request, core: service.ServingCore, context: Any) ->
         user_id=context.user_id,
         source="native",
     )
-    prediction = result.prediction
-    answer = PredictResponse(
-        predict_id=predict_id,
-        model=result.target.model_name,
-        version=result.target.version,
-        predictions=prediction.predictions,
-        classes=prediction.classes,
-        probabilities=prediction.probabilities,
-    )
-    return JSONResponse(answer.model_dump(exclude_none=True))
+    return JSONResponse(service.predict_response(result))
 
 
-@predict_router.post("/models/{name}/predict", response_model=PredictResponse, openapi_extra=_BODY)
+_PREDICT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"model": AsyncAccepted, "description": "Accepted (`?async=true`)."},
+    429: {"description": "Throttled: the model's requests in flight or rows per request."},
+    503: {"description": "The model's queue is full (see Retry-After)."},
+}
+
+
+@predict_router.post(
+    "/models/{name}/predict",
+    response_model=PredictResponse,
+    responses=_PREDICT_RESPONSES,
+    openapi_extra=_BODY,
+)
 async def predict(
-    name: ModelName, request: Request, core: CoreDep, context: PredictContextDep
+    name: ModelName,
+    request: Request,
+    core: CoreDep,
+    context: PredictContextDep,
+    run_async: AsyncFlag = False,
 ) -> JSONResponse:
     """Predict with a model's `production` version (its latest when no alias is set)."""
-    return await _predict(request, core, context)
+    return await _predict(request, core, context, run_async)
 
 
 @predict_router.post(
     "/models/{name}/versions/{version}/predict",
     response_model=PredictResponse,
+    responses=_PREDICT_RESPONSES,
     openapi_extra=_BODY,
 )
 async def predict_version(
@@ -92,9 +130,64 @@ async def predict_version(
     request: Request,
     core: CoreDep,
     context: PredictContextDep,
+    run_async: AsyncFlag = False,
 ) -> JSONResponse:
     """Predict with one version of a model (by number, alias or `latest`)."""
-    return await _predict(request, core, context)
+    return await _predict(request, core, context, run_async)
+
+
+@log_router.get(
+    "/predictions/{predict_id}",
+    response_model=PredictResponse,
+    responses={
+        404: {"description": "Unknown, expired, or not yours."},
+        408: {"description": "Not ready within the wait time; ask again."},
+    },
+)
+async def get_prediction(
+    predict_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9-]+$")],
+    core: CoreDep,
+    user: CurrentUser,
+    wait: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            le=3600,
+            description="Seconds to wait while pending (default: the "
+            "version's client_wait_seconds).",
+        ),
+    ] = None,
+) -> JSONResponse:
+    """Fetch the result of an async prediction, waiting while it is pending."""
+    result = await core.results.fetch(predict_id, owner_id=user.id, wait_seconds=wait)
+    return JSONResponse(result, headers={PREDICT_ID_HEADER: predict_id})
+
+
+@log_router.get("/models/{name}/versions/{version}/serving", response_model=ServingOptionsRead)
+def get_serving(
+    name: ModelName,
+    version: VersionRef,
+    session: SessionDep,
+    core: CoreDep,
+    user: CurrentUser,
+    owner_id: OwnerId = None,
+) -> ServingOptionsRead:
+    """Show how a version is served: its own options and the effective ones."""
+    return service.get_serving_options(session, core, user, name, version, owner_id)
+
+
+@log_router.put("/models/{name}/versions/{version}/serving", response_model=ServingOptionsRead)
+def set_serving(
+    name: ModelName,
+    version: VersionRef,
+    options: ServingOptions,
+    session: SessionDep,
+    core: CoreDep,
+    user: CurrentUser,
+    owner_id: OwnerId = None,
+) -> ServingOptionsRead:
+    """Set how a version is served: mode, queue, batching, throttling (left out: defaults)."""
+    return service.set_serving_options(session, core, user, name, version, options, owner_id)
 
 
 def _log_filters(

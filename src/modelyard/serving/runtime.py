@@ -1,22 +1,48 @@
-"""Builds the serving core of one process: model cache, request log writer, core."""
+"""Builds the serving core of one process: model cache, request log writer, async results."""
 
 from __future__ import annotations
 
 from modelyard.config import Settings
 from modelyard.db import Database
+from modelyard.kv import EphemeralStore, MemoryStore
 from modelyard.registry.loaders import ModelRuntime
 from modelyard.registry.schemas import ServingTarget
 from modelyard.registry.service import load_runtime
 from modelyard.serving.cache import ModelCache
 from modelyard.serving.log import RequestLogWriter
+from modelyard.serving.modes import ModeOptions
+from modelyard.serving.results import AsyncResults
 from modelyard.serving.service import ServingCore
 from modelyard.storage import ArtifactStore
 
-__all__ = ["build_serving_core"]
+__all__ = ["build_serving_core", "default_mode_options"]
 
 
-def build_serving_core(settings: Settings, database: Database, store: ArtifactStore) -> ServingCore:
-    """A started core; ``core.log.stop()`` at shutdown writes what is still queued."""
+def default_mode_options(settings: Settings) -> ModeOptions:
+    """The serving options of a version that sets none (``MODELYARD_SERVING_*``)."""
+    serving = settings.serving
+    return ModeOptions(
+        mode=serving.mode,
+        max_queue_size=serving.max_queue_size,
+        workers=serving.workers,
+        max_batch_rows=serving.max_batch_rows,
+        max_wait_ms=serving.max_wait_ms,
+        max_concurrent_requests=serving.max_concurrent_requests,
+        max_request_rows=serving.max_request_rows,
+        client_wait_seconds=serving.client_wait_seconds,
+        result_ttl_seconds=serving.result_ttl_seconds,
+        retry_after_seconds=serving.queue_retry_after_seconds,
+    )
+
+
+def build_serving_core(
+    settings: Settings,
+    database: Database,
+    store: ArtifactStore,
+    ephemeral: EphemeralStore | None = None,
+) -> ServingCore:
+    """A started core; at shutdown ``await core.close()`` then ``core.log.stop()`` (which
+    writes what is still queued). Async results go to ``ephemeral`` (in-process if None)."""
 
     def load(target: ServingTarget) -> ModelRuntime:
         return load_runtime(store.get_bytes(target.artifact_key), target.format, settings.registry)
@@ -30,4 +56,10 @@ def build_serving_core(settings: Settings, database: Database, store: ArtifactSt
     )
     writer.start()
     cache = ModelCache(serving.model_cache_size, load)
-    return ServingCore(cache, writer, max_rows=serving.max_rows_per_request)
+    return ServingCore(
+        cache,
+        writer,
+        max_rows=serving.max_rows_per_request,
+        defaults=default_mode_options(settings),
+        results=AsyncResults(ephemeral or MemoryStore()),
+    )

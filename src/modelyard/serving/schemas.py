@@ -7,7 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["PredictResponse", "PredictionLogRead"]
+from modelyard.registry.schemas import ServingOptions
+
+__all__ = ["AsyncAccepted", "PredictResponse", "PredictionLogRead", "ServingOptionsRead"]
 
 
 class PredictResponse(BaseModel):
@@ -41,3 +43,33 @@ class PredictionLogRead(BaseModel):
     output: Any
     latency_ms: float
     created_at: datetime
+
+
+class AsyncAccepted(BaseModel):
+    """An accepted async prediction: fetch it with ``GET /api/v1/predictions/{predict_id}``."""
+
+    predict_id: str
+
+
+class EffectiveServing(BaseModel):
+    """Every serving knob of a version, its own options merged with the server's defaults."""
+
+    mode: str
+    max_queue_size: int
+    workers: int
+    max_batch_rows: int
+    max_wait_ms: float
+    max_concurrent_requests: int | None
+    max_request_rows: int | None
+    client_wait_seconds: float
+    result_ttl_seconds: int
+    retry_after_seconds: int
+
+
+class ServingOptionsRead(BaseModel):
+    """How a version is served: what it sets itself, and what applies."""
+
+    model: str
+    version: int
+    options: ServingOptions
+    effective: EffectiveServing

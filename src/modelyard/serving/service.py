@@ -2,15 +2,19 @@
 
 Transport adapters (the native REST route, the compatibility routes, later the inference
 protocol) resolve who asks and which version, then call ``ServingCore.predict``. Everything
-CPU-bound (JSON decoding, validation, loading, the model call) runs in one worker thread per
-request, so the event loop only moves bytes.
+CPU-bound (JSON decoding, validation, loading, the model call) runs in worker threads, so the
+event loop only moves bytes. How the model is called (direct, queue, batching), throttling and
+async results are in ``modes`` and ``results``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import UTC
 from typing import Any, Literal
 
@@ -21,24 +25,35 @@ from sqlalchemy.orm import Session
 from modelyard.auth.models import User
 from modelyard.db import utcnow
 from modelyard.errors import ModelyardError
+from modelyard.kv import MemoryStore
 from modelyard.registry import service as registry
 from modelyard.registry.input_schema import coerce_arrays, coerce_records
 from modelyard.registry.loaders import ModelRuntime, Prediction
-from modelyard.registry.schemas import ServingTarget
+from modelyard.registry.schemas import ServingOptions, ServingTarget
 from modelyard.schemas import Page
 from modelyard.serving import repository
 from modelyard.serving.cache import ModelCache
 from modelyard.serving.exceptions import InvalidPredictInput, PredictFailed, TooManyRows
 from modelyard.serving.log import RequestLogWriter
-from modelyard.serving.schemas import PredictionLogRead
+from modelyard.serving.modes import Dispatcher, ModeOptions, build_dispatcher
+from modelyard.serving.results import AsyncResults
+from modelyard.serving.schemas import (
+    EffectiveServing,
+    PredictionLogRead,
+    PredictResponse,
+    ServingOptionsRead,
+)
 
 __all__ = [
     "PredictResult",
     "ServingCore",
+    "get_serving_options",
     "list_caller_log",
     "list_request_log",
     "loads_strict",
     "parse_rows",
+    "predict_response",
+    "set_serving_options",
     "utc_bounds",
 ]
 
@@ -85,12 +100,86 @@ def parse_rows(body: Any) -> tuple[InputForm, list[Any]]:
 
 
 class ServingCore:
-    """Direct mode: each request is one model call in a worker thread."""
+    """Input → validated matrix → the version's dispatcher (its mode) → result, and a log entry.
 
-    def __init__(self, cache: ModelCache, log: RequestLogWriter, *, max_rows: int) -> None:
+    ``direct``: decoding, validation and the model call share ONE worker thread. ``queue`` and
+    ``batching``: decoding and validation run in a worker thread, then the matrix goes to the
+    version's dispatcher (see ``modes``). Throttling applies in every mode.
+    """
+
+    def __init__(
+        self,
+        cache: ModelCache,
+        log: RequestLogWriter,
+        *,
+        max_rows: int,
+        defaults: ModeOptions | None = None,
+        results: AsyncResults | None = None,
+    ) -> None:
         self.cache = cache
         self.log = log
         self.max_rows = max_rows
+        self.defaults = defaults or ModeOptions()
+        self.results = results or AsyncResults(MemoryStore())
+        self._dispatchers: OrderedDict[tuple[int, str], Dispatcher] = OrderedDict()
+        self._retired: set[asyncio.Task[None]] = set()
+
+    # -- modes --------------------------------------------------------------------------------
+
+    def options_for(self, target: ServingTarget) -> ModeOptions:
+        """The server's defaults with the version's own serving options on top."""
+        return self.defaults.merged(target.serving)
+
+    def dispatcher_for(self, target: ServingTarget) -> Dispatcher:
+        """The version's dispatcher (made on first use, remade when its options change)."""
+        key = (target.version_id, target.sha256)
+        options = self.options_for(target)
+        dispatcher = self._dispatchers.get(key)
+        if (
+            dispatcher is not None
+            and dispatcher.options == options
+            and dispatcher.bound_to_running_loop()
+        ):
+            self._dispatchers.move_to_end(key)
+            return dispatcher
+        if dispatcher is not None:
+            self._retire(dispatcher)
+
+        def call(matrix: np.ndarray) -> Prediction:
+            return self.cache.get(target).predict(matrix)
+
+        dispatcher = build_dispatcher(call, options)
+        self._dispatchers[key] = dispatcher
+        # Kept for more versions than the model cache holds: a dispatcher is small.
+        while len(self._dispatchers) > max(4 * self.cache.capacity, 64):
+            self._retire(self._dispatchers.popitem(last=False)[1])
+        return dispatcher
+
+    def _retire(self, dispatcher: Dispatcher) -> None:
+        if not dispatcher.bound_to_running_loop():
+            return  # its loop is gone, and its tasks with it
+        task = asyncio.get_running_loop().create_task(self._drain(dispatcher))
+        self._retired.add(task)
+        task.add_done_callback(self._retired.discard)
+
+    @staticmethod
+    async def _drain(dispatcher: Dispatcher, limit_seconds: float = 30.0) -> None:
+        # Requests already queued are answered by the old dispatcher before it stops; a
+        # poll, as this happens once per options change.
+        deadline = time.monotonic() + limit_seconds
+        while dispatcher.in_flight and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        await dispatcher.close()
+
+    async def close(self) -> None:
+        """Stop every dispatcher and the async predictions still running."""
+        await self.results.close()
+        for dispatcher in self._dispatchers.values():
+            if dispatcher.bound_to_running_loop():
+                await dispatcher.close()
+        self._dispatchers.clear()
+
+    # -- one request --------------------------------------------------------------------------
 
     def _matrix(self, target: ServingTarget, body: Any) -> tuple[np.ndarray, int]:
         form, rows = parse_rows(body)
@@ -113,7 +202,9 @@ class ServingCore:
             raise InvalidPredictInput(details=errors)
         return matrix, len(rows)
 
-    def _run(self, target: ServingTarget, seen: dict[str, Any]) -> Prediction:
+    def _prepare(
+        self, target: ServingTarget, seen: dict[str, Any], dispatcher: Dispatcher
+    ) -> tuple[np.ndarray, ModelRuntime]:
         body = seen["body"]
         if isinstance(body, bytes):
             try:
@@ -122,16 +213,59 @@ class ServingCore:
                 seen["body"] = {"unparsed_bytes": len(body)}
                 raise _invalid(f"The body is not JSON: {exc}", "json_invalid") from exc
         matrix, seen["n_rows"] = self._matrix(target, body)
+        dispatcher.check_rows(seen["n_rows"])
         try:
             runtime: ModelRuntime = self.cache.get(target)
         except ModelyardError:
             raise
         except Exception as exc:
             raise PredictFailed(f"the model cannot be loaded: {exc}") from exc
+        return matrix, runtime
+
+    def _run(
+        self, target: ServingTarget, seen: dict[str, Any], dispatcher: Dispatcher
+    ) -> Prediction:
+        matrix, runtime = self._prepare(target, seen, dispatcher)
         try:
             return runtime.predict(matrix)
         except Exception as exc:
             raise PredictFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _submit(
+        self, target: ServingTarget, seen: dict[str, Any], dispatcher: Dispatcher
+    ) -> asyncio.Future[Prediction]:
+        matrix, _ = await anyio.to_thread.run_sync(self._prepare, target, seen, dispatcher)
+        return dispatcher.submit(matrix)
+
+    def _entry(
+        self,
+        target: ServingTarget,
+        seen: dict[str, Any],
+        *,
+        predict_id: str,
+        user_id: int | None,
+        source: str,
+        status: int,
+        error: str | None,
+        output: dict[str, Any] | None,
+        started: float,
+    ) -> dict[str, Any]:
+        return {
+            "predict_id": predict_id,
+            "model_id": target.model_id,
+            "version_id": target.version_id,
+            "model_name": target.model_name,
+            "version": target.version,
+            "user_id": user_id,
+            "source": source,
+            "status": status,
+            "error": error,
+            "n_rows": seen["n_rows"],
+            "input": _logged_input(seen["body"]),
+            "output": output,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            "created_at": utcnow(),
+        }
 
     async def predict(
         self,
@@ -148,7 +282,12 @@ class ServingCore:
         # Filled in by the worker thread as far as it gets: the decoded body and its row count.
         seen: dict[str, Any] = {"body": body, "n_rows": 0}
         try:
-            prediction = await anyio.to_thread.run_sync(self._run, target, seen)
+            dispatcher = self.dispatcher_for(target)
+            if dispatcher.mode == "direct":
+                with dispatcher.hold():
+                    prediction = await anyio.to_thread.run_sync(self._run, target, seen, dispatcher)
+            else:
+                prediction = await dispatcher.wait(await self._submit(target, seen, dispatcher))
             output = _logged_output(prediction)
             return PredictResult(predict_id, target, prediction)
         except ModelyardError as exc:
@@ -156,23 +295,92 @@ class ServingCore:
             raise
         finally:
             self.log.submit(
-                {
-                    "predict_id": predict_id,
-                    "model_id": target.model_id,
-                    "version_id": target.version_id,
-                    "model_name": target.model_name,
-                    "version": target.version,
-                    "user_id": user_id,
-                    "source": source,
-                    "status": status,
-                    "error": error,
-                    "n_rows": seen["n_rows"],
-                    "input": _logged_input(seen["body"]),
-                    "output": output,
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-                    "created_at": utcnow(),
-                }
+                self._entry(
+                    target,
+                    seen,
+                    predict_id=predict_id,
+                    user_id=user_id,
+                    source=source,
+                    status=status,
+                    error=error,
+                    output=output,
+                    started=started,
+                )
             )
+
+    async def predict_async(
+        self,
+        target: ServingTarget,
+        body: Any,
+        *,
+        predict_id: str,
+        user_id: int | None,
+        source: str,
+        render: Callable[[PredictResult], Any],
+    ) -> None:
+        """Accept a prediction to be fetched later with ``results.fetch(predict_id, ...)``.
+
+        Returns once the request is validated and handed to the model (its id is then
+        pending in the results store); bad input (422/413), throttling (429) and a full queue
+        (503) are raised here, at once. ``render`` turns the result into what ``fetch``
+        answers (JSON-able). The log entry is written when the prediction ends.
+        """
+        started = time.perf_counter()
+        seen: dict[str, Any] = {"body": body, "n_rows": 0}
+        options = self.options_for(target)
+        try:
+            dispatcher = self.dispatcher_for(target)
+            future = await self._submit(target, seen, dispatcher)
+        except ModelyardError as exc:
+            self.log.submit(
+                self._entry(
+                    target,
+                    seen,
+                    predict_id=predict_id,
+                    user_id=user_id,
+                    source=source,
+                    status=exc.status_code,
+                    error=exc.message,
+                    output=None,
+                    started=started,
+                )
+            )
+            raise
+
+        async def finish() -> Any:
+            status, error, output = 200, None, None
+            try:
+                # Bounded: an id nobody can fetch any more is not worth waiting for.
+                prediction = await dispatcher.wait(
+                    future, options.result_ttl_seconds + options.client_wait_seconds
+                )
+                output = _logged_output(prediction)
+                return render(PredictResult(predict_id, target, prediction))
+            except ModelyardError as exc:
+                status, error = exc.status_code, exc.message
+                raise
+            finally:
+                self.log.submit(
+                    self._entry(
+                        target,
+                        seen,
+                        predict_id=predict_id,
+                        user_id=user_id,
+                        source=source,
+                        status=status,
+                        error=error,
+                        output=output,
+                        started=started,
+                    )
+                )
+
+        await self.results.start(
+            predict_id,
+            finish(),
+            owner_id=user_id,
+            ttl_seconds=options.result_ttl_seconds,
+            client_wait_seconds=options.client_wait_seconds,
+        )
 
 
 def _logged_output(prediction: Prediction) -> dict[str, Any]:
@@ -187,6 +395,58 @@ def _logged_input(body: Any) -> Any:
     if isinstance(rows, list) and len(rows) > MAX_LOGGED_ROWS:
         return {"truncated": True, "rows": len(rows)}
     return body
+
+
+def predict_response(result: PredictResult) -> dict[str, Any]:
+    """The native API's answer to a prediction (also what an async fetch returns)."""
+    prediction = result.prediction
+    answer = PredictResponse(
+        predict_id=result.predict_id,
+        model=result.target.model_name,
+        version=result.target.version,
+        predictions=prediction.predictions,
+        classes=prediction.classes,
+        probabilities=prediction.probabilities,
+    )
+    return answer.model_dump(exclude_none=True)
+
+
+def _options_read(
+    core: ServingCore, target: ServingTarget, options: ServingOptions
+) -> ServingOptionsRead:
+    return ServingOptionsRead(
+        model=target.model_name,
+        version=target.version,
+        options=options,
+        effective=EffectiveServing(**asdict(core.options_for(target))),
+    )
+
+
+def get_serving_options(
+    session: Session, core: ServingCore, caller: User, name: str, ref: str, owner_id: int | None
+) -> ServingOptionsRead:
+    """How one of the caller's versions is served."""
+    target, options = registry.get_serving_options(session, caller, name, ref, owner_id)
+    return _options_read(core, target, options)
+
+
+def set_serving_options(
+    session: Session,
+    core: ServingCore,
+    caller: User,
+    name: str,
+    ref: str,
+    options: ServingOptions,
+    owner_id: int | None,
+) -> ServingOptionsRead:
+    """Replace how one of the caller's versions is served; every replica applies it at the
+    version's next request (the options travel with the version, read per request)."""
+    try:
+        core.defaults.merged(options.model_dump(exclude_none=True))
+    except ValueError as exc:  # a combination the fields' own bounds cannot see
+        raise _invalid(str(exc), "value_error", ["body"]) from exc
+    target = registry.set_serving_options(session, caller, name, ref, options, owner_id)
+    return _options_read(core, target, options)
 
 
 def utc_bounds(filters: dict[str, Any]) -> dict[str, Any]:

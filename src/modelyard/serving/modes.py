@@ -1,0 +1,532 @@
+"""Serving modes for one loaded model: direct, queue and batching, with per-model throttling.
+
+Transport-free: a dispatcher takes a validated numpy matrix and answers a ``Prediction``; the
+REST routes, the compatibility servers (mlup) and the inference protocol sit on top.
+
+* ``direct``: every request is its own model call in a worker thread.
+* ``queue``: requests wait in a bounded queue (``max_queue_size``); ``workers`` tasks take them
+  one at a time, each running the model in a worker thread. A full queue raises ``QueueFull``
+  (503 with Retry-After) at once instead of letting latency grow without bound.
+* ``batching``: requests wait in the same bounded queue; one collector merges them until the
+  batch holds ``max_batch_rows`` rows or ``max_wait_ms`` has passed since its first request,
+  makes ONE model call on the stacked matrix, and hands each request exactly its own slice.
+  While a batch runs, the next one keeps filling, so under load batches grow on their own.
+
+Throttling, in every mode: ``max_request_rows`` rows per request and ``max_concurrent_requests``
+requests in flight (queued or running) per dispatcher, i.e. per model version and process;
+beyond either, ``Throttled`` (429).
+
+A dispatcher belongs to the event loop it first ran on; ``bound_to_running_loop`` tells the
+owner when a new one is needed (tests start a loop per client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal
+
+import anyio.to_thread
+import numpy as np
+
+from modelyard.registry.loaders import Prediction
+from modelyard.serving.exceptions import (
+    PredictFailed,
+    PredictTimeout,
+    QueueFull,
+    ServingStopped,
+    Throttled,
+)
+
+__all__ = [
+    "MODES",
+    "BatchingDispatcher",
+    "DirectDispatcher",
+    "Dispatcher",
+    "Mode",
+    "ModeOptions",
+    "PredictCall",
+    "QueueDispatcher",
+    "build_dispatcher",
+    "split_prediction",
+]
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["direct", "queue", "batching"]
+MODES: tuple[Mode, ...] = ("direct", "queue", "batching")
+
+# A blocking model call (numpy matrix in, one prediction per row out); runs in a worker thread.
+PredictCall = Callable[[np.ndarray], Prediction]
+
+
+@dataclass(frozen=True)
+class ModeOptions:
+    """How one model version is served. mlup's names in brackets."""
+
+    mode: Mode = "direct"
+    # queue and batching: requests waiting; one more gets QueueFull [max_queue_size]
+    max_queue_size: int = 100
+    # queue: worker tasks; batching: batches running at once
+    workers: int = 1
+    # batching: a batch is sent once it holds this many rows [min_batch_len]
+    max_batch_rows: int = 64
+    # batching: ... or this long after its first request arrived [batch_worker_timeout, in s]
+    max_wait_ms: float = 5.0
+    # requests in flight (queued or running) [throttling_max_requests]; None: no limit
+    max_concurrent_requests: int | None = None
+    # rows in one request [throttling_max_request_len]; None: no limit
+    max_request_rows: int | None = None
+    # how long a client waits for its result before PredictTimeout (408) [ttl_client_wait]
+    client_wait_seconds: float = 30.0
+    # how long an async result is kept [ttl_predicted_data]
+    result_ttl_seconds: int = 60
+    # the Retry-After a full queue answers
+    retry_after_seconds: int = 1
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        for name in ("max_queue_size", "workers", "max_batch_rows", "result_ttl_seconds"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.max_wait_ms < 0 or self.client_wait_seconds <= 0:
+            raise ValueError("max_wait_ms must be >= 0 and client_wait_seconds > 0")
+        for name in ("max_concurrent_requests", "max_request_rows"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1 (or None: no limit)")
+
+    def merged(self, overrides: dict[str, Any] | None) -> ModeOptions:
+        """These options with ``overrides`` (None values and unknown keys ignored)."""
+        if not overrides:
+            return self
+        known = {f.name for f in fields(self)}
+        return replace(self, **{k: v for k, v in overrides.items() if k in known and v is not None})
+
+    @classmethod
+    def from_mlup(
+        cls,
+        mode: Mode,
+        *,
+        max_queue_size: int = 100,
+        ttl_predicted_data: int = 60,
+        ttl_client_wait: float = 30.0,
+        min_batch_len: int = 10,
+        batch_worker_timeout: float = 1.0,
+        throttling_max_requests: int | None = None,
+        throttling_max_request_len: int | None = None,
+    ) -> ModeOptions:
+        """Options from mlup's config names (and its defaults)."""
+        return cls(
+            mode=mode,
+            max_queue_size=max_queue_size,
+            max_batch_rows=min_batch_len,
+            max_wait_ms=batch_worker_timeout * 1000,
+            max_concurrent_requests=throttling_max_requests,
+            max_request_rows=throttling_max_request_len,
+            client_wait_seconds=ttl_client_wait,
+            result_ttl_seconds=ttl_predicted_data,
+        )
+
+
+def split_prediction(prediction: Prediction, sizes: Sequence[int]) -> list[Prediction]:
+    """Cut one batch's prediction into consecutive parts of ``sizes`` rows."""
+    total = sum(sizes)
+    if len(prediction.predictions) != total or (
+        prediction.probabilities is not None and len(prediction.probabilities) != total
+    ):
+        raise PredictFailed(
+            f"the model answered {len(prediction.predictions)} rows for a batch of {total}"
+        )
+    parts, start = [], 0
+    for size in sizes:
+        end = start + size
+        probabilities = (
+            prediction.probabilities[start:end] if prediction.probabilities is not None else None
+        )
+        parts.append(
+            Prediction(prediction.predictions[start:end], probabilities, prediction.classes)
+        )
+        start = end
+    return parts
+
+
+def _model_error(exc: Exception) -> Exception:
+    if isinstance(exc, PredictFailed | ServingStopped):
+        return exc
+    from modelyard.errors import ModelyardError
+
+    if isinstance(exc, ModelyardError):
+        return exc
+    return PredictFailed(f"{type(exc).__name__}: {exc}")
+
+
+class Dispatcher:
+    """Throttling shared by every mode; subclasses say how the model is called."""
+
+    mode: Mode = "direct"
+
+    def __init__(self, call: PredictCall, options: ModeOptions) -> None:
+        self.call = call
+        self.options = options
+        self.in_flight = 0
+        self.calls = 0  # model calls made (a batch counts once)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    # -- throttling ---------------------------------------------------------------------------
+
+    def check_rows(self, n_rows: int) -> None:
+        """Refuse a request of more rows than ``max_request_rows`` (thread-safe, no state)."""
+        limit = self.options.max_request_rows
+        if limit is not None and n_rows > limit:
+            raise Throttled(
+                f"{n_rows} rows in one request; this model takes at most {limit}",
+                details={"limit": "max_request_rows", "rows": n_rows, "max": limit},
+            )
+
+    def _acquire(self) -> None:
+        if self._closed:
+            raise ServingStopped()
+        limit = self.options.max_concurrent_requests
+        if limit is not None and self.in_flight >= limit:
+            raise Throttled(
+                f"{limit} requests are in flight for this model already; try again later",
+                details={"limit": "max_concurrent_requests", "max": limit},
+            )
+        self.in_flight += 1
+
+    def _release(self, *_: object) -> None:
+        self.in_flight -= 1
+
+    def _done(self, future: asyncio.Future[Prediction]) -> None:
+        self._release()
+        # Its error is the waiter's to raise; a waiter that gave up (408) must not leave
+        # asyncio logging "exception was never retrieved".
+        if not future.cancelled():
+            future.exception()
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Count the caller as one request in flight while it predicts by itself (or 429).
+
+        The serving core's direct path uses it to decode, validate and predict in ONE worker
+        thread; everyone else calls ``submit`` or ``predict``.
+        """
+        self._acquire()
+        try:
+            yield
+        finally:
+            self._release()
+
+    # -- predicting ---------------------------------------------------------------------------
+
+    def submit(self, matrix: np.ndarray) -> asyncio.Future[Prediction]:
+        """Throttle and hand ``matrix`` to the model; the future holds its prediction.
+
+        Raises at once, on the event loop: ``Throttled`` (429), ``QueueFull`` (503),
+        ``ServingStopped`` (503). The request counts as in flight until the future is done.
+        """
+        self.check_rows(len(matrix))
+        self._bind()
+        self._acquire()
+        try:
+            future = self._submit(matrix)
+        except BaseException:
+            self._release()
+            raise
+        future.add_done_callback(self._done)
+        return future
+
+    async def wait(
+        self, future: asyncio.Future[Prediction], seconds: float | None = None
+    ) -> Prediction:
+        """The prediction of ``submit``; ``PredictTimeout`` (408) after ``seconds``
+        (default ``client_wait_seconds``). Giving up never cancels the model's work."""
+        seconds = self.options.client_wait_seconds if seconds is None else seconds
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), seconds)
+        except TimeoutError:
+            raise PredictTimeout(
+                f"no result within {seconds:g} s", details={"client_wait_seconds": seconds}
+            ) from None
+
+    async def predict(self, matrix: np.ndarray, seconds: float | None = None) -> Prediction:
+        """``submit`` then ``wait``: the prediction of ``matrix`` in this dispatcher's mode."""
+        return await self.wait(self.submit(matrix), seconds)
+
+    def _submit(self, matrix: np.ndarray) -> asyncio.Future[Prediction]:
+        raise NotImplementedError
+
+    async def _call(self, matrix: np.ndarray) -> Prediction:
+        self.calls += 1
+        try:
+            return await anyio.to_thread.run_sync(self.call, matrix)
+        except Exception as exc:
+            raise _model_error(exc) from exc
+
+    def _bind(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+            self._start()
+        elif self._loop is not loop:
+            raise RuntimeError("a dispatcher is used from a second event loop")
+
+    def bound_to_running_loop(self) -> bool:
+        """False when this dispatcher started on another (maybe closed) event loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return self._loop is None or self._loop is loop
+
+    def _start(self) -> None:
+        """Start background tasks on the running loop (queue and batching)."""
+
+    @property
+    def queued(self) -> int:
+        return 0
+
+    async def close(self) -> None:
+        """Refuse new requests, fail the queued ones, stop the background tasks."""
+        self._closed = True
+
+
+class DirectDispatcher(Dispatcher):
+    mode: Mode = "direct"
+
+    def __init__(self, call: PredictCall, options: ModeOptions) -> None:
+        super().__init__(call, options)
+        self._tasks: set[asyncio.Future[Prediction]] = set()
+
+    def _submit(self, matrix: np.ndarray) -> asyncio.Future[Prediction]:
+        task = asyncio.get_running_loop().create_task(self._call(matrix))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def close(self) -> None:
+        await super().close()
+        for task in list(self._tasks):
+            with suppress(Exception):  # its caller got the error already
+                await task
+
+
+@dataclass
+class _Item:
+    matrix: np.ndarray
+    future: asyncio.Future[Prediction]
+
+
+class _QueuedDispatcher(Dispatcher):
+    def __init__(self, call: PredictCall, options: ModeOptions) -> None:
+        super().__init__(call, options)
+        self._queue: asyncio.Queue[_Item] | None = None
+        # Requests waiting: in the queue, or held by the batch collector; not yet in the model.
+        self._waiting = 0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def queued(self) -> int:
+        return self._waiting
+
+    def _start(self) -> None:
+        # Unbounded: ``_waiting`` is the bound, as it also counts what a collector holds.
+        self._queue = asyncio.Queue()
+        self._tasks = [
+            asyncio.get_running_loop().create_task(self._work(), name=f"modelyard-{self.mode}-{i}")
+            for i in range(self._n_tasks())
+        ]
+
+    def _n_tasks(self) -> int:
+        return self.options.workers
+
+    async def _work(self) -> None:
+        raise NotImplementedError
+
+    def _submit(self, matrix: np.ndarray) -> asyncio.Future[Prediction]:
+        assert self._queue is not None
+        if self._waiting >= self.options.max_queue_size:
+            raise QueueFull(
+                f"{self.options.max_queue_size} requests are waiting for this model already",
+                retry_after=self.options.retry_after_seconds,
+                details={"max_queue_size": self.options.max_queue_size},
+            )
+        future: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Item(matrix, future))
+        self._waiting += 1
+        return future
+
+    @staticmethod
+    def _settle(item: _Item, result: Prediction | BaseException) -> None:
+        if item.future.done():
+            return
+        if isinstance(result, BaseException):
+            item.future.set_exception(result)
+        else:
+            item.future.set_result(result)
+
+    async def close(self) -> None:
+        await super().close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        if self._queue is not None:
+            while not self._queue.empty():
+                self._settle(self._queue.get_nowait(), ServingStopped())
+        self._waiting = 0
+
+
+class QueueDispatcher(_QueuedDispatcher):
+    mode: Mode = "queue"
+
+    async def _work(self) -> None:
+        assert self._queue is not None
+        while True:
+            item = await self._queue.get()
+            self._waiting -= 1
+            if item.future.done():
+                continue
+            try:
+                result: Prediction | BaseException = await self._call(item.matrix)
+            except asyncio.CancelledError:
+                self._settle(item, ServingStopped())
+                raise
+            except Exception as exc:
+                result = exc
+            self._settle(item, result)
+
+
+def _compatible(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape[1:] == b.shape[1:] and a.dtype == b.dtype
+
+
+class BatchingDispatcher(_QueuedDispatcher):
+    mode: Mode = "batching"
+
+    def __init__(self, call: PredictCall, options: ModeOptions) -> None:
+        super().__init__(call, options)
+        self._carry: _Item | None = None
+        self._running: set[asyncio.Task[None]] = set()
+        self._slots: asyncio.Semaphore | None = None
+        self.batch_sizes: list[int] = []  # rows of the most recent batches (tests, metrics)
+
+    def _n_tasks(self) -> int:
+        return 1  # one collector; ``workers`` bounds the batches running at once
+
+    def _start(self) -> None:
+        self._slots = asyncio.Semaphore(self.options.workers)
+        super()._start()
+
+    def _take(self, batch: list[_Item], rows: int, item: _Item | None = None) -> tuple[bool, int]:
+        """Add ``item`` (else the next waiting one) to ``batch`` if it fits: (added?, rows)."""
+        assert self._queue is not None
+        if item is None:
+            item = self._queue.get_nowait()
+        if item.future.done():  # settled already (closing): it waits no more
+            self._waiting -= 1
+            return True, rows
+        n = len(item.matrix)
+        if not _compatible(batch[0].matrix, item.matrix) or rows + n > self.options.max_batch_rows:
+            self._carry = item
+            return False, rows
+        batch.append(item)
+        return True, rows + n
+
+    async def _work(self) -> None:
+        assert self._queue is not None and self._slots is not None
+        loop = asyncio.get_running_loop()
+        limit = self.options.max_batch_rows
+        while True:
+            first, self._carry = self._carry, None
+            if first is None:
+                first = await self._queue.get()
+            if first.future.done():
+                self._waiting -= 1
+                continue
+            batch, rows = [first], len(first.matrix)
+            deadline = loop.time() + self.options.max_wait_ms / 1000
+            while rows < limit and self._carry is None:
+                item = None
+                if self._queue.empty():
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    try:
+                        item = await asyncio.wait_for(self._queue.get(), remaining)
+                    except TimeoutError:
+                        break
+                added, rows = self._take(batch, rows, item)
+                if not added:
+                    break
+            await self._slots.acquire()
+            # While we waited for a free slot more requests may have come: take them too.
+            while rows < limit and self._carry is None and not self._queue.empty():
+                added, rows = self._take(batch, rows)
+                if not added:
+                    break
+            self._waiting -= len(batch)
+            task = loop.create_task(self._run_batch(batch))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _run_batch(self, batch: list[_Item]) -> None:
+        assert self._slots is not None
+        try:
+            sizes = [len(item.matrix) for item in batch]
+            self.batch_sizes = [*self.batch_sizes[-99:], sum(sizes)]
+            matrix = (
+                batch[0].matrix if len(batch) == 1 else np.concatenate([i.matrix for i in batch])
+            )
+            try:
+                parts: Sequence[Prediction | BaseException] = split_prediction(
+                    await self._call(matrix), sizes
+                )
+            except Exception as exc:
+                if len(batch) == 1:
+                    parts = [exc]
+                else:
+                    # One bad request must not fail the others: call each one alone.
+                    parts = [await self._alone(item.matrix) for item in batch]
+            for item, part in zip(batch, parts, strict=True):
+                self._settle(item, part)
+        except asyncio.CancelledError:
+            for item in batch:
+                self._settle(item, ServingStopped())
+            raise
+        finally:
+            self._slots.release()
+
+    async def _alone(self, matrix: np.ndarray) -> Prediction | BaseException:
+        try:
+            return await self._call(matrix)
+        except Exception as exc:
+            return exc
+
+    async def close(self) -> None:
+        for task in list(self._running):
+            task.cancel()
+        if self._carry is not None:
+            self._settle(self._carry, ServingStopped())
+            self._carry = None
+        await super().close()
+
+
+_CLASSES: dict[Mode, type[Dispatcher]] = {
+    "direct": DirectDispatcher,
+    "queue": QueueDispatcher,
+    "batching": BatchingDispatcher,
+}
+
+
+def build_dispatcher(call: PredictCall, options: ModeOptions) -> Dispatcher:
+    """A dispatcher for one loaded model in ``options.mode``; its tasks start on first use."""
+    return _CLASSES[options.mode](call, options)
