@@ -6,8 +6,7 @@ registered under the operator account, then served at the root next to the whole
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from fastapi.testclient import TestClient
 from modelyard.compat.mlup import create_single_model_app, prepare_served_model
 from modelyard.compat.mlup_config import build_config
 from modelyard.config import Settings
-from tests.compat.mlup_models import Exploding, pickled
+from tests.compat.mlup_support import ROWS, Exploding, is_mlup_error, pickled
 from tests.helpers import make_admin, sign_up
 from tests.registry.factories import (
     HEART_FEATURES,
@@ -26,53 +25,9 @@ from tests.registry.factories import (
     skops_classifier,
 )
 
-# The document's two rows of six features.
-ROWS = [[1, 2, 3, 4, 5, 6], [7, 6, 5, 4, 3, 2]]
 MLUP_COLUMNS = [{"name": f"col{i}", "type": "float"} for i in range(6)]
 
-Serve = Callable[..., Any]
-
-
-@pytest.fixture
-def serve(settings: Settings, tmp_path: Path) -> Iterator[Serve]:
-    """``serve(data, public=True, schema=None, **mlup_names)`` → a TestClient on the app."""
-    stack: list[Any] = []
-
-    @contextmanager
-    def running(data: bytes, *, public: bool = True, schema: Any = None, **names: Any) -> Any:
-        path = tmp_path / "model.bin"
-        path.write_bytes(data)
-        schema_path = None
-        if schema is not None:
-            import json
-
-            schema_path = tmp_path / "schema.json"
-            schema_path.write_text(json.dumps(schema))
-        config = build_config(None, names)
-        served = prepare_served_model(
-            settings, config, model=path, schema=schema_path, public=public
-        )
-        with TestClient(create_single_model_app(settings, served)) as client:
-            yield client
-
-    def start(data: bytes, **kw: Any) -> TestClient:
-        context = running(data, **kw)
-        client = context.__enter__()
-        stack.append(context)
-        return client
-
-    yield start
-    for context in reversed(stack):
-        context.__exit__(None, None, None)
-
-
-def _is_error(body: Any, response: Any) -> None:
-    """mlup's error body: detail items of exactly loc, msg, type; the header's predict id."""
-    assert set(body) == {"detail", "predict_id"}
-    assert body["predict_id"] == response.headers["X-Predict-Id"]
-    for item in body["detail"]:
-        assert set(item) == {"loc", "msg", "type"}
-        assert isinstance(item["loc"], list) and isinstance(item["msg"], str)
+Serve = Callable[..., Any]  # the `serve` fixture of conftest.py
 
 
 def test_health_answers_head_get_and_options(serve: Serve) -> None:
@@ -203,7 +158,7 @@ def test_rows_that_do_not_fit_are_422_in_mlups_shape(
     response = client.post("/predict", json=body)
     assert response.status_code == 422, response.text
     detail = response.json()["detail"]
-    _is_error(response.json(), response)
+    is_mlup_error(response.json(), response)
     if loc is not None:
         assert detail[0]["loc"] == loc
     if kind is not None:
@@ -225,7 +180,7 @@ def test_throttling_max_request_len_compares_the_row_count(serve: Serve) -> None
     assert client.post("/predict", json={"X": ROWS + ROWS[:1]}).status_code == 200
     response = client.post("/predict", json={"X": ROWS * 2})
     assert response.status_code == 429
-    _is_error(response.json(), response)
+    is_mlup_error(response.json(), response)
     assert response.json()["detail"] == [
         {
             "loc": [],
@@ -240,7 +195,7 @@ def test_a_model_that_raises_is_500_predict_error(serve: Serve) -> None:
     client = serve(pickled(Exploding()))
     response = client.post("/predict", json={"X": ROWS})
     assert response.status_code == 500
-    _is_error(response.json(), response)
+    is_mlup_error(response.json(), response)
     assert response.json()["detail"] == [
         {"loc": [], "msg": "ValueError: boom", "type": "predict_error"}
     ]
@@ -266,7 +221,7 @@ class TestCredentials:
         client = serve(skops_classifier(6), public=False)
         for response in (client.post("/predict", json={"X": ROWS}), client.get("/info")):
             assert response.status_code == 401
-            _is_error(response.json(), response)
+            is_mlup_error(response.json(), response)
             assert response.json()["detail"][0]["type"] == "unauthenticated"
         bad = client.post("/predict", json={"X": ROWS}, headers={"Authorization": "Bearer x"})
         assert bad.status_code == 401
@@ -346,10 +301,10 @@ class TestOneRootPredictForBothClients:
 
         up_missing = client.post("/predict", json={"X": [[1] * 8]})
         assert up_missing.status_code == 401
-        _is_error(up_missing.json(), up_missing)
+        is_mlup_error(up_missing.json(), up_missing)
         up_bad = client.post("/predict", json={"X": [[1] * 7]}, headers=alice.headers)
         assert up_bad.status_code == 422
-        _is_error(up_bad.json(), up_bad)
+        is_mlup_error(up_bad.json(), up_bad)
         for response in (ml_missing, ml_bad, up_missing, up_bad):
             assert response.headers["X-Predict-Id"]
 

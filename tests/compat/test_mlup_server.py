@@ -11,12 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.compat.mlup_models import SlowClassifier, pickled
+from tests.compat.mlup_support import ROWS, SlowClassifier, pickled
 from tests.conftest import TEST_DATABASE_URL, TEST_SECRET
 from tests.helpers import running_server, subprocess_env
 from tests.registry.factories import skops_classifier
-
-ROWS = [[1, 2, 3, 4, 5, 6], [7, 6, 5, 4, 3, 2]]
 
 
 @pytest.fixture

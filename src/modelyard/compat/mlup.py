@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +47,19 @@ from modelyard.compat.mlup_config import (
 )
 from modelyard.config import ConfigError, Settings, resolve_secret_key
 from modelyard.db import Database
-from modelyard.errors import TooManyRequests, Unauthenticated
+from modelyard.errors import ModelyardError, NotFound, Unauthenticated
 from modelyard.registry import service as registry
 from modelyard.registry.loaders import ModelRuntime, Prediction
 from modelyard.registry.schemas import ServingTarget
 from modelyard.serving.dependencies import PREDICT_ID_HEADER, PredictIdRoute, predict_id_of
-from modelyard.serving.exceptions import InvalidPredictInput
+from modelyard.serving.exceptions import (
+    InvalidPredictInput,
+    PredictionNotFound,
+    PredictTimeout,
+    QueueFull,
+    Throttled,
+)
+from modelyard.serving.modes import ModeOptions
 from modelyard.serving.service import ServingCore, loads_strict
 from modelyard.storage import build_artifact_store
 
@@ -90,7 +97,6 @@ class ServedModel:
     public: bool = False
     host: str = "127.0.0.1"
     port: int = 8000
-    in_flight: int = field(default=0, init=False)
 
     def pin(self, core: ServingCore) -> None:
         # The operator's file may be a pickle, which the shared loader refuses to load; so the
@@ -152,6 +158,8 @@ def prepare_served_model(
     finally:
         database.dispose()
     runtime = registry.load_runtime(data, target.format, settings.registry, operator=True)
+    # mlup's mode and limits travel with the target: the core serves it in that mode.
+    target = target.model_copy(update={"serving": serving_options(config)})
     if config.ml.predict_method_name == "predict_proba" and runtime.kind != "classifier":
         raise ConfigError("predict_method_name predict_proba needs a classifier")
     if config.web.is_long_predict and config.web.mode == "direct":
@@ -161,15 +169,60 @@ def prepare_served_model(
     return ServedModel(config=config, target=target, runtime=runtime, public=public)
 
 
+def serving_options(config: MlupConfig) -> dict[str, Any]:
+    """mlup's names as the serving core's options for this version (see serving/modes.py)."""
+    web = config.web
+    options = ModeOptions.from_mlup(
+        web.mode,
+        max_queue_size=web.max_queue_size,
+        ttl_predicted_data=web.ttl_predicted_data,
+        ttl_client_wait=web.ttl_client_wait,
+        min_batch_len=web.min_batch_len,
+        batch_worker_timeout=web.batch_worker_timeout,
+        throttling_max_requests=web.throttling_max_requests,
+        throttling_max_request_len=web.throttling_max_request_len,
+    )
+    return asdict(options)
+
+
+def long_predict(config: MlupConfig) -> bool:
+    """``is_long_predict`` applies, as in mlup, to the queue and batching modes only."""
+    return config.web.is_long_predict and config.web.mode != "direct"
+
+
 # --- errors -------------------------------------------------------------------------------
 
 _PREDICT_ID: ContextVar[str | None] = ContextVar("mlup_predict_id", default=None)
 _FACE: ContextVar[str] = ContextVar("root_predict_face", default=SOURCE)
 
 
-class Throttled(TooManyRequests):
-    code = "throttling_error"
-    message = "Max requests in app. Please try again later."
+# mlup's own messages for the core's errors, so its clients read what they always read.
+_TOO_MANY_ROWS = (
+    "The query exceeded the limit on the number of rows for the predict. "
+    "Please downsize your request."
+)
+_TOO_MANY_REQUESTS = "Max requests in app. Please try again later."
+_TIMED_OUT = "Response timed out. Repeat request please."
+
+
+class WaitTimedOut(ModelyardError):
+    status_code = 408
+    code = "predict_wait_result_error"
+    message = _TIMED_OUT
+
+
+def _as_mlup(exc: ModelyardError, key: str) -> ModelyardError:
+    """The core's error in mlup's words (its types, messages and error locations)."""
+    if isinstance(exc, Throttled):
+        rows = isinstance(exc.details, dict) and exc.details.get("limit") == "max_request_rows"
+        return Throttled(_TOO_MANY_ROWS if rows else _TOO_MANY_REQUESTS, details=exc.details)
+    if isinstance(exc, PredictTimeout):
+        return WaitTimedOut()
+    if isinstance(exc, QueueFull):
+        return QueueFull("Queue is full. Please try later.", retry_after=exc.retry_after)
+    if isinstance(exc, InvalidPredictInput):
+        return _relocated(exc, key)
+    return exc
 
 
 def _is_mlup_detail(details: Any) -> bool:
@@ -316,6 +369,25 @@ async def info(request: Request) -> dict[str, Any]:
     return info_document(served)
 
 
+@router.get("/get-predict/{predict_id}")
+async def get_predict(predict_id: str, request: Request) -> Any:
+    """Fetch the result of a long prediction (is_long_predict), waiting up to ttl_client_wait."""
+    served = _served(request)
+    user_id = await _caller(request, served)
+    if not long_predict(served.config):
+        raise NotFound("/get-predict answers in the queue and batching modes with is_long_predict")
+    core: ServingCore = request.app.state.serving
+    try:
+        # Without --public a result is its caller's own: another user's id is not found.
+        return await core.results.fetch(predict_id, owner_id=user_id, check_owner=not served.public)
+    except PredictionNotFound as exc:
+        # mlup answered an unknown (or expired) id with 408 once the client wait was over;
+        # the same 408, without keeping the client waiting for an id that cannot come.
+        raise WaitTimedOut() from exc
+    except PredictTimeout as exc:
+        raise WaitTimedOut() from exc
+
+
 # Bodies above this size are decoded in a worker thread rather than on the event loop.
 _INLINE_DECODE_BYTES = 64 * 1024
 
@@ -360,30 +432,28 @@ async def _predict_mlup(
             details=[{"loc": [], "msg": "Send X or data_for_predict, not both", "type": "body"}]
         )
     key = "X" if "X" in body else "data_for_predict"
-    rows = body[key]
-    web = served.config.web
-    limit = web.throttling_max_request_len
-    if limit is not None and isinstance(rows, list) and len(rows) > limit:
-        # mlup refused every request once this was set; the rows are counted here.
-        raise Throttled(
-            "The query exceeded the limit on the number of rows for the predict. "
-            "Please downsize your request.",
-            details={"rows": len(rows), "limit": limit},
-        )
-    if web.throttling_max_requests is not None and served.in_flight >= web.throttling_max_requests:
-        raise Throttled()
     core: ServingCore = request.app.state.serving
     served.pin(core)
-    served.in_flight += 1
+    method = served.config.ml.predict_method_name
+    # The core throttles (rows against throttling_max_request_len, requests in flight against
+    # throttling_max_requests), queues or batches as the target's options say.
     try:
+        if long_predict(served.config):
+            await core.predict_async(
+                served.target,
+                {"X": body[key]},
+                predict_id=predict_id,
+                user_id=user_id,
+                source=SOURCE,
+                render=lambda result: {"predict_result": _result(result.prediction, method)},
+            )
+            return {"predict_id": predict_id}
         result = await core.predict(
-            served.target, {"X": rows}, predict_id=predict_id, user_id=user_id, source=SOURCE
+            served.target, {"X": body[key]}, predict_id=predict_id, user_id=user_id, source=SOURCE
         )
-    except InvalidPredictInput as exc:
-        raise _relocated(exc, key) from exc
-    finally:
-        served.in_flight -= 1
-    return {"predict_result": _result(result.prediction, served.config.ml.predict_method_name)}
+    except ModelyardError as exc:
+        raise _as_mlup(exc, key) from exc
+    return {"predict_result": _result(result.prediction, method)}
 
 
 async def _predict_ml_api(

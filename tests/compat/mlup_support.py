@@ -1,4 +1,5 @@
-"""Models the operator hands `modelyard serve --model` as pickles: they run code, on purpose."""
+"""What the mlup tests share: the document's rows, its error shape, and models the operator
+hands `modelyard serve --model` as pickles (they run code, on purpose)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,18 @@ import time
 from typing import Any
 
 import numpy as np
+
+# The document's two rows of six features.
+ROWS = [[1, 2, 3, 4, 5, 6], [7, 6, 5, 4, 3, 2]]
+
+
+def is_mlup_error(body: Any, response: Any) -> None:
+    """mlup's error body: detail items of exactly loc, msg, type; the header's predict id."""
+    assert set(body) == {"detail", "predict_id"}
+    assert body["predict_id"] == response.headers["X-Predict-Id"]
+    for item in body["detail"]:
+        assert set(item) == {"loc", "msg", "type"}
+        assert isinstance(item["loc"], list) and isinstance(item["msg"], str)
 
 
 class SlowClassifier:
@@ -19,6 +32,7 @@ class SlowClassifier:
         self.calls: list[int] = []
 
     def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
+        self.calls.append(len(matrix))
         time.sleep(self.delay)
         first = (matrix[:, 0] > 0).astype(float)
         return np.column_stack([1 - first, first])
