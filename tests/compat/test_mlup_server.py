@@ -136,6 +136,30 @@ def test_throttling_max_requests_refuses_requests_beyond_the_limit(tmp_path: Pat
         assert httpx.post(f"{url}/predict", json={"X": ROWS}, timeout=30).status_code == 200
 
 
+def test_batching_with_is_long_predict_on_a_real_server(tmp_path: Path, model_file: Path) -> None:
+    args = ["--model", str(model_file), "--public", "--mode", "batching", "--is-long-predict"]
+    args += ["--batch-worker-timeout", "0.05", "--min-batch-len", "4", "--debug"]
+    with (
+        running_server(tmp_path, args=args) as (url, _),
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
+        config = client.get("/info").json()["web_app_config"]
+        assert config["mode"] == "mlup.web.architecture.batching.BatchingSingleProcessArchitecture"
+        assert (config["min_batch_len"], config["batch_worker_timeout"]) == (4, 0.05)
+        assert config["is_long_predict"] is True
+        accepted = client.post("/predict", json={"X": ROWS})
+        assert accepted.status_code == 200, accepted.text
+        predict_id = accepted.json()["predict_id"]
+        assert predict_id == accepted.headers["X-Predict-Id"]
+        result = client.get(f"/get-predict/{predict_id}")
+        assert result.status_code == 200, result.text
+        assert len(result.json()["predict_result"]) == 2
+        assert client.get("/get-predict/not-an-id").status_code == 408
+        # The OpenAPI document lists mlup's routes next to the rest.
+        paths = client.get("/openapi.json").json()["paths"]
+        assert {"/health", "/info", "/predict", "/get-predict/{predict_id}"} <= set(paths)
+
+
 def _serve(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     extra = {"MODELYARD_SECRET_KEY": TEST_SECRET}
     if TEST_DATABASE_URL:
