@@ -167,3 +167,25 @@ def test_is_long_predict_in_direct_mode_is_ignored_as_in_mlup(serve: Serve) -> N
     missing = client.get(f"/get-predict/{response.headers['X-Predict-Id']}")
     assert missing.status_code == 404
     is_mlup_error(missing.json(), missing)
+
+
+def test_the_modes_are_stored_on_the_version_so_every_face_agrees(serve: Serve) -> None:
+    from tests.helpers import make_admin
+
+    client = serve(skops_classifier(6), mode="batching", min_batch_len=7, throttling_max_requests=3)
+    admin = make_admin(client)
+    stored = client.get("/api/v1/models/MyFirstMLupModel/versions/1/serving", headers=admin.headers)
+    assert stored.status_code == 200, stored.text
+    body = stored.json()["options"]
+    assert (body["mode"], body["max_batch_rows"], body["max_concurrent_requests"]) == (
+        "batching",
+        7,
+        3,
+    )
+    native = client.post(
+        "/api/v1/models/MyFirstMLupModel/predict", json={"X": ROWS}, headers=admin.headers
+    )
+    root = client.post("/predict", json={"X": ROWS})
+    assert native.json()["predictions"] == root.json()["predict_result"]
+    core = client.app.state.serving  # type: ignore[attr-defined]
+    assert len(core._dispatchers) == 1  # one dispatcher for both faces

@@ -31,6 +31,7 @@ from typing import Any
 import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 
 from modelyard.app import create_app
 from modelyard.auth import service as auth
@@ -50,7 +51,7 @@ from modelyard.db import Database
 from modelyard.errors import ModelyardError, NotFound, Unauthenticated
 from modelyard.registry import service as registry
 from modelyard.registry.loaders import ModelRuntime, Prediction
-from modelyard.registry.schemas import ServingTarget
+from modelyard.registry.schemas import ServingOptions, ServingTarget
 from modelyard.serving.dependencies import PREDICT_ID_HEADER, PredictIdRoute, predict_id_of
 from modelyard.serving.exceptions import (
     InvalidPredictInput,
@@ -147,6 +148,12 @@ def prepare_served_model(
         description=f"served by `modelyard serve --model {path.name}` (mlup {config.ml.version})",
         input_schema=_schema_document(schema, config),
     )
+    try:
+        options = ServingOptions.model_validate(
+            {k: v for k, v in serving_options(config).items() if k in ServingOptions.model_fields}
+        )
+    except ValidationError as exc:
+        raise ConfigError(f"the serving core refuses these values: {exc}") from exc
     security = Security(resolve_secret_key(settings), settings.auth)
     database = Database.from_settings(settings)
     try:
@@ -155,11 +162,14 @@ def prepare_served_model(
             target = registry.register_operator_model(
                 session, build_artifact_store(settings), settings.registry, user, upload
             )
+            # mlup's mode and limits are stored on the version, so every face (mlup's, the
+            # native route, /v2) serves it the same way, with one dispatcher.
+            target = registry.set_serving_options(
+                session, user, target.model_name, str(target.version), options
+            )
     finally:
         database.dispose()
     runtime = registry.load_runtime(data, target.format, settings.registry, operator=True)
-    # mlup's mode and limits travel with the target: the core serves it in that mode.
-    target = target.model_copy(update={"serving": serving_options(config)})
     if config.ml.predict_method_name == "predict_proba" and runtime.kind != "classifier":
         raise ConfigError("predict_method_name predict_proba needs a classifier")
     if config.web.is_long_predict and config.web.mode == "direct":
