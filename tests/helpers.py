@@ -94,8 +94,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, Path]]:
-    """``modelyard serve`` in a child process on the suite's database; its URL and log file."""
+def running_server(
+    data_dir: Path, env: dict[str, str] | None = None, args: list[str] | None = None
+) -> Iterator[tuple[str, Path]]:
+    """``modelyard serve [args]`` in a child process on the suite's database; its URL and log."""
     port = free_port()
     extra = {"MODELYARD_SECRET_KEY": TEST_SECRET, **(env or {})}
     if TEST_DATABASE_URL:
@@ -105,7 +107,7 @@ def running_server(data_dir: Path, env: dict[str, str] | None = None) -> Iterato
     log_path = data_dir / "server.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "modelyard", "serve", "--port", str(port)],
+            [sys.executable, "-m", "modelyard", "serve", "--port", str(port), *(args or [])],
             env=subprocess_env(data_dir, **extra),
             stdout=log,
             stderr=subprocess.STDOUT,

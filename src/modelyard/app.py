@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
 
 from modelyard import __version__
@@ -63,8 +63,14 @@ TAGS = [
 ]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the service. Migrations are applied by ``modelyard serve``/``migrate``, not here."""
+def create_app(
+    settings: Settings | None = None, *, root_predict: APIRouter | None = None
+) -> FastAPI:
+    """Build the service. Migrations are applied by ``modelyard serve``/``migrate``, not here.
+
+    ``root_predict``: the router answering ``POST /predict`` at the root (default: the Machine
+    learning API's; the single-model server passes one that serves mlup's clients too).
+    """
     settings = settings or Settings()
     secret_key = resolve_secret_key(settings)
 
@@ -133,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(pycm_api.router)
     app.include_router(ml_api.router)
+    app.include_router(root_predict or ml_api.predict_router)
     app.include_router(custom_classifier.router)
     install_web(app, secret_key)  # the dashboard under /ui
     return app

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
@@ -21,6 +24,9 @@ __all__ = ["main"]
 log = logging.getLogger("modelyard.cli")
 
 _EMAIL: TypeAdapter[str] = TypeAdapter(EmailStr)
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_OWNER = "operator"
 
 
 def _load_settings() -> Settings:
@@ -54,16 +60,70 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+_SINGLE_MODEL_OPTIONS = ("model", "schema", "mode", "config", "public", "owner")
+
+
+def _mlup_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from modelyard.compat.mlup_config import FLAGS
+
+    values = {flag.name: getattr(args, flag.name) for flag in FLAGS}
+    values["mode"] = args.mode
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _serve_one_model(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, int, float]:
+    """mlup's single-model server: the app, where it listens, its graceful-shutdown time."""
+    from modelyard.compat import mlup
+    from modelyard.compat.mlup_config import build_config, read_config_file
+
+    document = read_config_file(args.config) if args.config else None
+    config = build_config(document, _mlup_overrides(args))
+    served = mlup.prepare_served_model(
+        settings,
+        config,
+        model=args.model,
+        schema=args.schema,
+        owner=args.owner or DEFAULT_OWNER,
+        public=args.public,
+    )
+    served.host = args.host or config.web.host or DEFAULT_HOST
+    served.port = args.port or config.web.port or DEFAULT_PORT
+    log.info(
+        "serving model %r (version %d) at the root, mode %s%s",
+        served.target.model_name,
+        served.target.version,
+        config.web.mode,
+        ", public" if args.public else "",
+    )
+    app = mlup.create_single_model_app(settings, served)
+    return app, served.host, served.port, config.web.timeout_for_shutdown_daemon
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from modelyard.app import create_app
 
+    single = args.model is not None or args.config is not None
+    given = [name for name in _SINGLE_MODEL_OPTIONS if getattr(args, name) not in (None, False)]
+    if not single and (given or _mlup_overrides(args)):
+        raise ConfigError("the single-model options need --model FILE (or --config FILE)")
     resolve_secret_key(settings)  # fail before migrating when the secret is unusable
     _migrate(settings)
-    app = create_app(settings)
-    log.info("serving on http://%s:%d (docs at /docs)", args.host, args.port)
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None)
+    shutdown: float | None = None
+    if single:
+        app, host, port, shutdown = _serve_one_model(args, settings)
+    else:
+        app, host, port = create_app(settings), args.host or DEFAULT_HOST, args.port or DEFAULT_PORT
+    log.info("serving on http://%s:%d (docs at /docs)", host, port)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=int(shutdown) if shutdown is not None else None,
+    )
     return 0
 
 
@@ -121,14 +181,58 @@ def _read_password(from_stdin: bool) -> str:
     return password
 
 
+def _json_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from exc
+
+
+def _add_single_model_options(serve: argparse.ArgumentParser) -> None:
+    from modelyard.compat.mlup_config import FLAGS
+
+    group = serve.add_argument_group(
+        "one model at the root (mlup)",
+        "Each of mlup's config names is an option; the order is: option, --config file, "
+        "mlup's default.",
+    )
+    group.add_argument("--model", type=Path, help="the model file: skops, ONNX, joblib or pickle")
+    group.add_argument("--schema", type=Path, help="input schema JSON (either accepted form)")
+    group.add_argument("--mode", choices=["direct", "queue", "batching"], help="(direct)")
+    group.add_argument("--config", type=Path, help="an mlup config file, YAML or .json")
+    group.add_argument(
+        "--public",
+        action="store_true",
+        help="answer without credentials, like mlup (default: an API key or a JWT is needed)",
+    )
+    group.add_argument(
+        "--owner", help=f"the account that owns the model, created if missing ({DEFAULT_OWNER})"
+    )
+    kinds: dict[str, Any] = {"int": int, "float": float, "str": str, "json": _json_value}
+    for flag in FLAGS:
+        if flag.kind == "bool":
+            group.add_argument(
+                flag.option, dest=flag.name, action=argparse.BooleanOptionalAction, help=flag.help
+            )
+        else:
+            group.add_argument(flag.option, dest=flag.name, type=kinds[flag.kind], help=flag.help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modelyard", description=__doc__)
     parser.add_argument("--version", action="version", version=f"modelyard {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="migrate the database, then serve the API")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
-    serve.add_argument("--port", type=int, default=8000, help="port (%(default)s)")
+    serve = commands.add_parser(
+        "serve",
+        help="migrate the database, then serve the API (with --model: one model at the root)",
+        description="Migrate the database, then serve the API. With --model FILE, also serve "
+        "that one model at the root with mlup's routes (/health, /info, /predict, "
+        "/get-predict/{predict_id}) and config names.",
+    )
+    serve.add_argument("--host", help=f"address to listen on ({DEFAULT_HOST})")
+    serve.add_argument("--port", type=int, help=f"port ({DEFAULT_PORT})")
+    _add_single_model_options(serve)
     serve.set_defaults(func=cmd_serve)
 
     worker = commands.add_parser("worker", help="run a Celery worker for background jobs")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -45,6 +46,7 @@ __all__ = [
     "delete_user",
     "ensure_admin",
     "ensure_bootstrap_admins",
+    "ensure_service_account",
     "find_by_login",
     "get_user",
     "issue_access_token",
@@ -292,6 +294,19 @@ def ensure_admin(
         user.password_hash = security.hash_password(password)
     session.flush()
     return user
+
+
+def ensure_service_account(session: Session, security: Security, username: str) -> User:
+    """The account ``username`` (an e-mail when it has '@'), created when missing with a random
+    password nobody is told: it owns what the operator registers from the command line, and
+    nobody signs in as it until ``modelyard create-admin`` gives it a password."""
+    user = find_by_login(session, username)
+    if user is not None:
+        return user
+    email, name = (username, None) if "@" in username else (None, username)
+    return sign_up(
+        session, security, password=secrets.token_urlsafe(32), email=email, username=name
+    )
 
 
 def ensure_bootstrap_admins(session: Session, security: Security, settings: AuthSettings) -> None:

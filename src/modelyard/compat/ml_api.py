@@ -55,7 +55,7 @@ from modelyard.serving.dependencies import CoreDep, PredictIdRoute, predict_id_o
 from modelyard.serving.exceptions import InvalidPredictInput
 from modelyard.serving.schemas import PredictionLogRead
 
-__all__ = ["router"]
+__all__ = ["SOURCE", "predict_error_body", "predict_record", "predict_router", "router"]
 
 
 def ml_error_body(status: int, code: str, message: str, details: Any) -> Any:
@@ -168,14 +168,14 @@ def remove_user(user_id: IntId, user: LenientUser, session: SessionDep) -> Messa
 SOURCE = "ml_api"
 
 
-def _predict_error_body(status: int, code: str, message: str, details: Any) -> Any:
+def predict_error_body(status: int, code: str, message: str, details: Any) -> Any:
     if status == 401:
         return {"error": "Unauthorized"}
     return {"message": message}
 
 
 class _PredictRoute(PredictIdRoute):
-    error_style = staticmethod(_predict_error_body)
+    error_style = staticmethod(predict_error_body)
 
 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -205,12 +205,17 @@ def _context(
         return _Context(user.id, registry.ml_api_target(session, name))
 
 
-def _payload(raw: bytes, target: ServingTarget) -> Any:
-    """One record for the core; a body that is not one goes there too, to be refused and logged."""
-    try:
-        record = serving.loads_strict(raw)
-    except ValueError:
-        return raw
+def _payload(raw: bytes | Any, target: ServingTarget) -> Any:
+    """One record for the core; a body that is not one goes there too, to be refused and logged.
+
+    ``raw``: the body's bytes, or the body already decoded.
+    """
+    record = raw
+    if isinstance(raw, bytes):
+        try:
+            record = serving.loads_strict(raw)
+        except ValueError:
+            return raw
     if not isinstance(record, dict) or target.input_schema is None:
         return [record]
     names = {column.name for column in target.input_schema}
@@ -223,20 +228,24 @@ def yhat_answer(probabilities: list[float]) -> dict[str, str]:
     return {"yhat_prob": format(probabilities[1], ".7g"), "yhat": str(best)}
 
 
-async def predict(
-    request: Request, core: CoreDep, context: Annotated[_Context, Depends(_context)]
+async def predict_record(
+    core: serving.ServingCore,
+    target: ServingTarget,
+    body: bytes | Any,
+    *,
+    predict_id: str,
+    user_id: int | None,
 ) -> dict[str, str]:
-    """Predict one record of named features with the configured binary classifier."""
+    """The source's answer to one record of named features (``body``: bytes or decoded)."""
     # Bodies that are not one record reach the core all the same, so every call is logged.
-    target = context.target
     if target.kind != "classifier" or len(target.classes or []) != 2:
         raise ServiceUnavailable("The model configured for /predict is not a binary classifier")
     try:
         result = await core.predict(
             target,
-            _payload(await request.body(), target),
-            predict_id=predict_id_of(request),
-            user_id=context.user_id,
+            _payload(body, target),
+            predict_id=predict_id,
+            user_id=user_id,
             source=SOURCE,
         )
     except InvalidPredictInput as exc:
@@ -245,11 +254,26 @@ async def predict(
     return yhat_answer(result.prediction.probabilities[0])
 
 
-router.add_api_route(
+async def predict(
+    request: Request, core: CoreDep, context: Annotated[_Context, Depends(_context)]
+) -> dict[str, str]:
+    """Predict one record of named features with the configured binary classifier."""
+    return await predict_record(
+        core,
+        context.target,
+        await request.body(),
+        predict_id=predict_id_of(request),
+        user_id=context.user_id,
+    )
+
+
+# Apart from the other routes: the single-model server (compat/mlup.py) answers the root
+# /predict with a route of its own that serves this face and mlup's.
+predict_router = APIRouter(route_class=_PredictRoute, tags=["compat: Machine learning API"])
+predict_router.add_api_route(
     "/predict",
     predict,
     methods=["POST"],
-    route_class_override=_PredictRoute,
     responses={400: {"description": "Bad request"}, 401: {"description": "Unauthorized"}},
 )
 

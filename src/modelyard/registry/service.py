@@ -70,6 +70,7 @@ __all__ = [
     "list_versions",
     "load_runtime",
     "ml_api_target",
+    "register_operator_model",
     "register_version",
     "resolve_model",
     "serving_target",
@@ -216,10 +217,16 @@ def _count_sample_rows(sample: bytes, columns: list[Column] | None) -> int:
     return rows
 
 
-def load_runtime(data: bytes, model_format: str, settings: RegistrySettings) -> ModelRuntime:
-    """Load a stored version's file (its format was checked when it was registered)."""
+def load_runtime(
+    data: bytes, model_format: str, settings: RegistrySettings, *, operator: bool = False
+) -> ModelRuntime:
+    """Load a stored version's file (its format was checked when it was registered).
+
+    ``operator``: the caller is the operator's own process (the command line), which may load
+    a pickle it was handed whatever the settings say.
+    """
     fmt: ModelFormat = model_format  # type: ignore[assignment]
-    if fmt in CODE_RUNNING_FORMATS and not settings.allow_admin_pickle:
+    if fmt in CODE_RUNNING_FORMATS and not (operator or settings.allow_admin_pickle):
         # Admitted while the operator allowed pickles; no longer trusted to run.
         raise PickleNotAllowed()
     return load_model(data, fmt, trusted_types=settings.skops_trusted_types)
@@ -237,8 +244,14 @@ def register_version(
     settings: RegistrySettings,
     caller: User,
     upload: Upload,
+    *,
+    operator: bool = False,
 ) -> ModelVersionRead:
-    """Check, load, store and record a new version of the caller's model ``upload.name``."""
+    """Check, load, store and record a new version of the caller's model ``upload.name``.
+
+    ``operator``: the file comes from the operator (the command line), not from a request, so
+    pickle/joblib are accepted (DESIGN: only the operator may hand the server code to run).
+    """
     if not upload.data:
         raise InvalidModelFile("the uploaded file is empty")
     if len(upload.data) > settings.max_model_bytes:
@@ -246,7 +259,9 @@ def register_version(
     if upload.sample is not None and len(upload.sample) > settings.max_sample_bytes:
         raise ModelFileTooLarge(f"samples are limited to {settings.max_sample_bytes} bytes")
     fmt = _effective_format(upload)
-    if fmt in CODE_RUNNING_FORMATS and not (caller.is_admin and settings.allow_admin_pickle):
+    if fmt in CODE_RUNNING_FORMATS and not (
+        operator or (caller.is_admin and settings.allow_admin_pickle)
+    ):
         raise PickleNotAllowed()
     columns = _schema_from(upload)
     try:
@@ -306,6 +321,30 @@ def _add_or_conflict(session: Session, item: RegisteredModel | ModelVersion) -> 
     except IntegrityError as exc:
         # The request's transaction is rolled back by the error; nothing else to undo here.
         raise Conflict("another upload of this model won the race; try again") from exc
+
+
+def register_operator_model(
+    session: Session,
+    store: ArtifactStore,
+    settings: RegistrySettings,
+    owner: User,
+    upload: Upload,
+) -> ServingTarget:
+    """The version serving the operator's file: its latest version when that holds the same
+    file and schema (a restarted server registers nothing new), else a new version."""
+    model = repository.find_model(session, owner.id, upload.name)
+    latest = repository.latest_version(session, model.id) if model is not None else None
+    if model is not None and latest is not None:
+        columns = _schema_from(upload)
+        same_schema = upload.input_schema is None or latest.input_schema == [
+            c.model_dump() for c in columns or []
+        ]
+        if latest.sha256 == hashlib.sha256(upload.data).hexdigest() and same_schema:
+            return _target(model, latest)
+    read = register_version(session, store, settings, owner, upload, operator=True)
+    model = repository.find_model(session, owner.id, upload.name)
+    assert model is not None
+    return _target(model, _find_version(session, model, read.version))
 
 
 # --- reading ------------------------------------------------------------------------------

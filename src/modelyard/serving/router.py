@@ -25,7 +25,7 @@ from modelyard.serving.dependencies import (
     PredictIdRoute,
     predict_id_of,
 )
-from modelyard.serving.export import export_request_log
+from modelyard.serving.export import export_request_log, export_request_log_parquet
 from modelyard.serving.schemas import (
     AsyncAccepted,
     PredictionLogRead,
@@ -256,4 +256,35 @@ def export_requests(
         lines,
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}-requests.csv"'},
+    )
+
+
+@log_router.get(
+    "/models/{name}/requests.parquet",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/vnd.apache.parquet": {}}}},
+)
+def export_requests_parquet(
+    name: ModelName,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    filters: LogFilters,
+    owner_id: OwnerId = None,
+) -> StreamingResponse:
+    """Download a model's logged predictions as parquet, newest first."""
+    settings: Settings = request.app.state.settings
+    chunks = export_request_log_parquet(
+        session,
+        request.app.state.database,
+        user,
+        name,
+        owner_id,
+        max_rows=settings.serving.log_export_max_rows,
+        **filters,
+    )
+    return StreamingResponse(
+        chunks,
+        media_type="application/vnd.apache.parquet",
+        headers={"Content-Disposition": f'attachment; filename="{name}-requests.parquet"'},
     )

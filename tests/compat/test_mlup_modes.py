@@ -1,0 +1,191 @@
+"""mlup's modes on the serving core: queue, batching, is_long_predict + /get-predict, 408, 503."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.compat.mlup_support import ROWS, Exploding, SlowClassifier, is_mlup_error, pickled
+from tests.helpers import sign_up
+from tests.registry.factories import skops_classifier
+
+Serve = Callable[..., Any]
+
+
+def _at_once(client: TestClient, bodies: list[Any]) -> list[httpx.Response]:
+    answers: list[httpx.Response | None] = [None] * len(bodies)
+
+    def call(index: int) -> None:
+        answers[index] = client.post("/predict", json=bodies[index])
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(a is not None for a in answers)
+    return [a for a in answers if a is not None]
+
+
+def _slow(client: TestClient) -> SlowClassifier:
+    model: SlowClassifier = client.app.state.mlup.runtime.model  # type: ignore[attr-defined]
+    return model
+
+
+@pytest.mark.parametrize("mode", ["queue", "batching"])
+def test_queue_and_batching_answer_like_direct(serve: Serve, mode: str) -> None:
+    direct = serve(skops_classifier(6)).post("/predict", json={"X": ROWS}).json()
+    client = serve(skops_classifier(6), mode=mode, batch_worker_timeout=0.01)
+    response = client.post("/predict", json={"X": ROWS})
+    assert response.status_code == 200, response.text
+    assert response.json() == direct
+    info = serve(skops_classifier(6), mode=mode, debug=True).get("/info").json()
+    assert info["web_app_config"]["mode"].endswith(
+        "WorkerAndQueueArchitecture" if mode == "queue" else "BatchingSingleProcessArchitecture"
+    )
+
+
+def test_batching_merges_requests_and_each_gets_its_own_rows(serve: Serve) -> None:
+    client = serve(
+        pickled(SlowClassifier(delay=0.2)),
+        mode="batching",
+        min_batch_len=100,
+        batch_worker_timeout=0.3,
+    )
+    bodies = [{"X": [[sign * (i + 1)] + [0] * 5 for sign in (1, -1)]} for i in range(6)]
+    answers = _at_once(client, bodies)
+    assert [a.status_code for a in answers] == [200] * 6
+    # Row 1 of each request is positive (class 1), row 2 negative (class 0): their own rows.
+    assert [a.json()["predict_result"] for a in answers] == [[1, 0]] * 6
+    calls = _slow(client).calls
+    assert sum(calls) == 12 and len(calls) < 6, calls  # merged into fewer model calls
+
+
+def test_a_client_that_waits_longer_than_ttl_client_wait_gets_408(serve: Serve) -> None:
+    client = serve(pickled(SlowClassifier(delay=1.0)), mode="queue", ttl_client_wait=0.2)
+    response = client.post("/predict", json={"X": ROWS})
+    assert response.status_code == 408
+    is_mlup_error(response.json(), response)
+    assert response.json()["detail"] == [
+        {
+            "loc": [],
+            "msg": "Response timed out. Repeat request please.",
+            "type": "predict_wait_result_error",
+        }
+    ]
+
+
+def test_a_full_queue_is_503_with_retry_after(serve: Serve) -> None:
+    client = serve(pickled(SlowClassifier(delay=0.5)), mode="queue", max_queue_size=1)
+    answers = _at_once(client, [{"X": ROWS}] * 4)
+    full = [a for a in answers if a.status_code == 503]
+    assert full and any(a.status_code == 200 for a in answers), [a.status_code for a in answers]
+    assert full[0].headers["Retry-After"] == "1"
+    is_mlup_error(full[0].json(), full[0])
+    assert full[0].json()["detail"][0]["type"] == "queue_full"
+
+
+@pytest.mark.parametrize("mode", ["queue", "batching"])
+def test_is_long_predict_answers_a_predict_id_to_fetch_later(serve: Serve, mode: str) -> None:
+    client = serve(
+        pickled(SlowClassifier(delay=2.0)),
+        mode=mode,
+        is_long_predict=True,
+        batch_worker_timeout=0.01,
+    )
+    started = time.monotonic()
+    response = client.post("/predict", json={"X": ROWS})
+    assert response.status_code == 200, response.text
+    assert time.monotonic() - started < 1.5  # it did not wait for the model
+    # The document's answer: the id, also in the header.
+    assert response.json() == {"predict_id": response.headers["X-Predict-Id"]}
+    result = client.get(f"/get-predict/{response.json()['predict_id']}")
+    assert result.status_code == 200, result.text
+    assert result.json() == {"predict_result": [1, 1]}
+    again = client.get(f"/get-predict/{response.json()['predict_id']}")
+    assert again.json() == result.json()  # kept for ttl_predicted_data
+
+    unknown = client.get("/get-predict/7d9bea07-7505-45ec-a700-40417842025b")
+    assert unknown.status_code == 408
+    is_mlup_error(unknown.json(), unknown)
+    assert unknown.json()["detail"][0]["type"] == "predict_wait_result_error"
+
+
+def test_a_pending_result_past_the_client_wait_is_408_then_200(serve: Serve) -> None:
+    client = serve(
+        pickled(SlowClassifier(delay=1.0)), mode="queue", is_long_predict=True, ttl_client_wait=0.2
+    )
+    predict_id = client.post("/predict", json={"X": ROWS}).json()["predict_id"]
+    assert client.get(f"/get-predict/{predict_id}").status_code == 408
+    time.sleep(1.0)
+    assert client.get(f"/get-predict/{predict_id}").json() == {"predict_result": [1, 1]}
+
+
+def test_a_failed_long_prediction_is_500_predict_error_when_fetched(serve: Serve) -> None:
+    client = serve(pickled(Exploding()), mode="queue", is_long_predict=True)
+    predict_id = client.post("/predict", json={"X": ROWS}).json()["predict_id"]
+    response = client.get(f"/get-predict/{predict_id}")
+    assert response.status_code == 500
+    assert response.json()["detail"] == [
+        {"loc": [], "msg": "ValueError: boom", "type": "predict_error"}
+    ]
+
+
+def test_bad_rows_are_refused_at_once_even_in_long_predict(serve: Serve) -> None:
+    client = serve(skops_classifier(6), mode="batching", is_long_predict=True)
+    response = client.post("/predict", json={"X": [[1, 2]]})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["X", 0]
+    limited = serve(
+        skops_classifier(6), mode="queue", is_long_predict=True, throttling_max_request_len=1
+    )
+    assert limited.post("/predict", json={"X": ROWS}).status_code == 429
+
+
+def test_with_credentials_a_result_is_its_callers_own(serve: Serve) -> None:
+    client = serve(skops_classifier(6), public=False, mode="queue", is_long_predict=True)
+    alice, bob = sign_up(client, "alice@example.com"), sign_up(client, "bob@example.com")
+    predict_id = client.post("/predict", json={"X": ROWS}, headers=alice.headers).json()[
+        "predict_id"
+    ]
+    assert client.get(f"/get-predict/{predict_id}").status_code == 401
+    assert client.get(f"/get-predict/{predict_id}", headers=bob.headers).status_code == 408
+    mine = client.get(f"/get-predict/{predict_id}", headers=alice.headers)
+    assert mine.status_code == 200 and set(mine.json()) == {"predict_result"}
+
+
+def test_is_long_predict_in_direct_mode_is_ignored_as_in_mlup(serve: Serve) -> None:
+    client = serve(skops_classifier(6), is_long_predict=True)
+    response = client.post("/predict", json={"X": ROWS})
+    assert set(response.json()) == {"predict_result"}
+    missing = client.get(f"/get-predict/{response.headers['X-Predict-Id']}")
+    assert missing.status_code == 404
+    is_mlup_error(missing.json(), missing)
+
+
+def test_the_modes_are_stored_on_the_version_so_every_face_agrees(serve: Serve) -> None:
+    from tests.helpers import make_admin
+
+    client = serve(skops_classifier(6), mode="batching", min_batch_len=7, throttling_max_requests=3)
+    admin = make_admin(client)
+    stored = client.get("/api/v1/models/MyFirstMLupModel/versions/1/serving", headers=admin.headers)
+    assert stored.status_code == 200, stored.text
+    body = stored.json()["options"]
+    assert (body["mode"], body["max_batch_rows"], body["max_concurrent_requests"]) == (
+        "batching",
+        7,
+        3,
+    )
+    native = client.post(
+        "/api/v1/models/MyFirstMLupModel/predict", json={"X": ROWS}, headers=admin.headers
+    )
+    root = client.post("/predict", json={"X": ROWS})
+    assert native.json()["predictions"] == root.json()["predict_result"]
+    core = client.app.state.serving  # type: ignore[attr-defined]
+    assert len(core._dispatchers) == 1  # one dispatcher for both faces
