@@ -95,7 +95,8 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10, busy_ms: int = 30_000):
         self.url = normalize_database_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        # A server's connections can drop; a file's cannot, so SQLite pays no ping per checkout.
+        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": not self.is_sqlite}
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_ms / 1000}
         else:
