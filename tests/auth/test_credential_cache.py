@@ -309,3 +309,16 @@ def test_a_cached_user_is_an_object_of_the_request_session(client: TestClient) -
         assert user is not security.credentials.get(account.token)
         assert [k.name for k in user.api_keys] == ["k"]
         assert key  # the key exists; its row was loaded through the merged user
+
+
+def test_the_cached_identity_is_read_only_and_needs_no_session(client: TestClient) -> None:
+    account = sign_up(client, "pia@example.com")
+    security = client.app.state.security  # type: ignore[attr-defined]
+    assert service.cached_identity(security, account.token) is None  # not verified yet
+    assert _me(client, account.headers) == 200
+    identity = service.cached_identity(security, f" {account.token} ")
+    assert identity is not None and identity.id == account.id and not identity.is_admin
+    admin = make_admin(client)
+    path = f"/api/v1/admin/users/{account.id}"
+    assert client.patch(path, json={"is_active": False}, headers=admin.headers).status_code == 200
+    assert service.cached_identity(security, account.token) is None

@@ -44,6 +44,7 @@ __all__ = [
     "authenticate_credential",
     "authenticate_password",
     "cached_credential",
+    "cached_identity",
     "create_api_key",
     "delete_user",
     "ensure_admin",
@@ -203,6 +204,15 @@ def cached_credential(session: Session, security: Security, raw: str) -> User | 
     """
     cached = security.credentials.get(raw.strip())
     return attach(session, cached) if cached is not None else None
+
+
+def cached_identity(security: Security, raw: str) -> User | None:
+    """Like ``cached_credential`` without a session: the cached user itself, or None.
+
+    Read-only: a detached copy shared by every request that presents ``raw``; read its columns
+    (``id``, ``is_admin``...), never change it or add it to a session. No I/O, no merge.
+    """
+    return security.credentials.get(raw.strip())
 
 
 def authenticate_credential(session: Session, security: Security, raw: str) -> User:
