@@ -108,6 +108,16 @@ class AuthSettings(BaseSettings):
     api_key_touch_seconds: int = Field(
         default=60, ge=0, description="How stale last_used_at may get before a use rewrites it."
     )
+    credential_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description=(
+            "How long a verified API key or JWT is trusted without asking the database (0: off)."
+            " Changes made through this process apply at once; made by another replica, within"
+            " this bound."
+        ),
+    )
     admin_email: str | None = Field(
         default=None,
         validation_alias=AliasChoices("admin_email", "MODELYARD_ADMIN_EMAIL"),

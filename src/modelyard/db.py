@@ -13,7 +13,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 import anyio
 from fastapi import Depends, Request
@@ -33,10 +33,13 @@ __all__ = [
     "after_commit",
     "get_session",
     "normalize_database_url",
+    "run_and_commit",
     "utcnow",
 ]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -92,7 +95,8 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10, busy_ms: int = 30_000):
         self.url = normalize_database_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        # A server's connections can drop; a file's cannot, so SQLite pays no ping per checkout.
+        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": not self.is_sqlite}
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_ms / 1000}
         else:
@@ -218,23 +222,50 @@ def _drop_after_commit(session: Session) -> None:
     session.info.pop(_AFTER_COMMIT, None)
 
 
+_USED_CONNECTION = "modelyard.used_connection"
+_ENDED = "modelyard.ended"
+
+
+@event.listens_for(Session, "after_begin")
+def _mark_connection_used(session: Session, _transaction: Any, _connection: Any) -> None:
+    session.info[_USED_CONNECTION] = True
+
+
+def _needs_no_io(session: Session) -> bool:
+    """True when ending ``session`` touches no database: no connection taken, nothing pending."""
+    return not (
+        session.info.get(_USED_CONNECTION) or session.new or session.dirty or session.deleted
+    )
+
+
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """The request's session: committed when the endpoint returns, rolled back if it raises.
 
     Opening a session does no I/O, so only the end goes to the thread pool: one trip per
-    request instead of two for a ``def`` generator. The end is shielded from cancellation
-    so a client that hangs up never leaves a connection checked out.
+    request instead of two for a ``def`` generator, and none when the request never reached
+    the database (a credential from the cache, say) or already ended its session with
+    ``run_and_commit``. The end is shielded from cancellation so a client that hangs up never
+    leaves a connection checked out.
     """
     database: Database = request.app.state.database
     session = database.sessionmaker()
     try:
         yield session
     except BaseException:
-        with anyio.CancelScope(shield=True):
-            await run_in_threadpool(_end, session, commit=False)
+        if not session.info.get(_ENDED):
+            with anyio.CancelScope(shield=True):
+                await _end_session(session, commit=False)
         raise
-    with anyio.CancelScope(shield=True):
-        await run_in_threadpool(_end, session, commit=True)
+    if not session.info.get(_ENDED):
+        with anyio.CancelScope(shield=True):
+            await _end_session(session, commit=True)
+
+
+async def _end_session(session: Session, *, commit: bool) -> None:
+    if _needs_no_io(session):
+        session.close()
+    else:
+        await run_in_threadpool(_end, session, commit=commit)
 
 
 def _end(session: Session, *, commit: bool) -> None:
@@ -245,6 +276,30 @@ def _end(session: Session, *, commit: bool) -> None:
             session.rollback()
     finally:
         session.close()
+
+
+def _work_then_end(session: Session, work: Callable[[], T]) -> T:
+    try:
+        result = work()
+    except BaseException:
+        session.info[_ENDED] = True
+        _end(session, commit=False)
+        raise
+    session.info[_ENDED] = True
+    _end(session, commit=True)
+    return result
+
+
+async def run_and_commit(session: Session, work: Callable[[], T]) -> T:
+    """Run a request's blocking work, then commit (or roll back) its session, in one trip to
+    the thread pool instead of two; ``get_session`` then has nothing left to do.
+
+    The commit comes before the response is built, so ``work`` should return what the answer
+    is made of (built from committed values, no lazy loads: the session is closed after). On
+    SQLite a writer also holds the write lock only from its first write to this commit, not
+    across the trips back to the event loop.
+    """
+    return await run_in_threadpool(_work_then_end, session, work)
 
 
 # scope="function": the commit happens before the response is sent, so a failed commit is

@@ -6,6 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from modelyard.auth import service
 from modelyard.auth.exceptions import AdminRequired, MissingCredentials
@@ -21,6 +23,8 @@ __all__ = [
     "SecurityDep",
     "ThrottleDep",
     "credential_from_authorization",
+    "current_user",
+    "get_current_user",
 ]
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from /api/v1/auth/token, or an API key.")
@@ -45,22 +49,44 @@ SecurityDep = Annotated[Security, Depends(get_security)]
 ThrottleDep = Annotated[LoginThrottle, Depends(get_throttle)]
 
 
+async def _authenticate(session: Session, security: Security, raw: str) -> User:
+    # A credential verified moments ago costs no query and no trip through the thread pool.
+    user = service.cached_credential(session, security, raw)
+    if user is None:
+        user = await run_in_threadpool(service.authenticate_credential, session, security, raw)
+    return user
+
+
+def _presented(bearer: HTTPAuthorizationCredentials | None, api_key: str | None) -> str:
+    raw = api_key or (bearer.credentials if bearer else None)
+    if not raw:
+        raise MissingCredentials(headers={"WWW-Authenticate": "Bearer"})
+    return raw
+
+
 def get_current_user(
+    session: Session,
+    security: Security,
+    bearer: HTTPAuthorizationCredentials | None,
+    api_key: str | None,
+) -> User:
+    """The signed-in user, for code that already runs in a worker thread (blocking)."""
+    return service.authenticate_credential(session, security, _presented(bearer, api_key))
+
+
+async def current_user(
     session: SessionDep,
     security: SecurityDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> User:
-    raw = api_key or (bearer.credentials if bearer else None)
-    if not raw:
-        raise MissingCredentials(headers={"WWW-Authenticate": "Bearer"})
-    return service.authenticate_credential(session, security, raw)
+    return await _authenticate(session, security, _presented(bearer, api_key))
 
 
-CurrentUser = Annotated[User, Depends(get_current_user)]
+CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def require_admin(user: CurrentUser) -> User:
+async def require_admin(user: CurrentUser) -> User:
     if not user.is_admin:
         raise AdminRequired()
     return user
@@ -79,7 +105,7 @@ def credential_from_authorization(header: str | None) -> str | None:
     return header.strip() if not value else None
 
 
-def get_lenient_user(
+async def get_lenient_user(
     request: Request,
     session: SessionDep,
     security: SecurityDep,
@@ -88,7 +114,7 @@ def get_lenient_user(
     raw = api_key or credential_from_authorization(request.headers.get("authorization"))
     if not raw:
         raise MissingCredentials(headers={"WWW-Authenticate": "Bearer"})
-    return service.authenticate_credential(session, security, raw)
+    return await _authenticate(session, security, raw)
 
 
 # For compatibility routes whose clients send the token without "Bearer".

@@ -12,6 +12,7 @@ import jwt
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from modelyard.auth.cache import CredentialCache
 from modelyard.auth.exceptions import InvalidToken
 from modelyard.config import AuthSettings
 from modelyard.db import utcnow
@@ -45,6 +46,7 @@ class Security:
         # Verified against when the account does not exist, so that an unknown account and a
         # wrong password take the same time.
         self._decoy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+        self.credentials = CredentialCache(settings.credential_cache_seconds)
 
     def hash_password(self, password: str) -> str:
         return self._hasher.hash(password)
@@ -70,6 +72,10 @@ class Security:
 
     def read_access_token(self, token: str) -> int:
         """The user id in a valid token; ``InvalidToken`` for anything else."""
+        return self.read_access_claims(token)[0]
+
+    def read_access_claims(self, token: str) -> tuple[int, float]:
+        """The user id and the expiry (Unix time) of a valid token; ``InvalidToken`` otherwise."""
         try:
             claims = jwt.decode(
                 token,
@@ -82,7 +88,7 @@ class Security:
         if claims.get("typ") != "access":
             raise InvalidToken()
         try:
-            return int(claims["sub"])
+            return int(claims["sub"]), float(claims["exp"])
         except (TypeError, ValueError) as exc:
             raise InvalidToken() from exc
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -12,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from modelyard.auth import repository
+from modelyard.auth.cache import attach, current_generation
 from modelyard.auth.exceptions import (
     AccountDisabled,
     ApiKeyNotFound,
@@ -42,6 +44,8 @@ __all__ = [
     "USERNAME_PATTERN",
     "authenticate_credential",
     "authenticate_password",
+    "cached_credential",
+    "cached_identity",
     "create_api_key",
     "delete_user",
     "ensure_admin",
@@ -167,11 +171,20 @@ def _active(user: User | None, error: Exception) -> User:
 
 
 def user_from_token(session: Session, security: Security, token: str) -> User:
-    user_id = security.read_access_token(token)
-    return _active(repository.get_user(session, user_id), InvalidToken())
+    return _user_from_token(session, security, token)[0]
+
+
+def _user_from_token(session: Session, security: Security, token: str) -> tuple[User, float]:
+    user_id, expires = security.read_access_claims(token)
+    user = _active(repository.get_user(session, user_id), InvalidToken())
+    return user, expires - time.time()
 
 
 def user_from_api_key(session: Session, security: Security, raw: str) -> User:
+    return _user_from_api_key(session, security, raw)[0]
+
+
+def _user_from_api_key(session: Session, security: Security, raw: str) -> tuple[User, float]:
     prefix = split_api_key(raw)
     key = repository.get_api_key_by_prefix(session, prefix) if prefix else None
     if key is None or key.revoked_at is not None or not api_key_matches(raw, key.key_hash):
@@ -182,15 +195,45 @@ def user_from_api_key(session: Session, security: Security, raw: str) -> User:
     # Writing on every request would serialize readers on SQLite; a minute's staleness is fine.
     if key.last_used_at is None or now - key.last_used_at >= touch_after:
         key.last_used_at = now
-    return user
+    # A cached use writes nothing, so the entry ends when the next write of last_used_at is due.
+    return user, (key.last_used_at + touch_after - now).total_seconds()
+
+
+def cached_credential(session: Session, security: Security, raw: str) -> User | None:
+    """The user behind ``raw`` if it was verified moments ago (see auth/cache.py), else None.
+
+    No I/O: safe to call on the event loop.
+    """
+    cached = security.credentials.get(raw.strip())
+    return attach(session, cached) if cached is not None else None
+
+
+def cached_identity(security: Security, raw: str) -> User | None:
+    """Like ``cached_credential`` without a session: the cached user itself, or None.
+
+    Read-only: a detached copy shared by every request that presents ``raw``; read its columns
+    (``id``, ``is_admin``...), never change it or add it to a session. No I/O, no merge.
+    """
+    return security.credentials.get(raw.strip())
 
 
 def authenticate_credential(session: Session, security: Security, raw: str) -> User:
     """The user behind a bearer credential: a modelyard API key or a JWT access token."""
     raw = raw.strip()
+    cache = security.credentials
+    cached = cache.get(raw)
+    if cached is not None:
+        return attach(session, cached)
+    generation = current_generation()
+    # A lookup inside a transaction that already read or wrote may see an older snapshot.
+    fresh = not session.in_transaction()
     if split_api_key(raw) is not None:
-        return user_from_api_key(session, security, raw)
-    return user_from_token(session, security, raw)
+        user, lifetime = _user_from_api_key(session, security, raw)
+    else:
+        user, lifetime = _user_from_token(session, security, raw)
+    if fresh:
+        cache.put(raw, user, lifetime=lifetime, generation=generation)
+    return user
 
 
 def create_api_key(session: Session, user: User, name: str) -> tuple[ApiKey, str]:

@@ -38,7 +38,7 @@ from modelyard.compat.pycm_api_schemas import (
     PycmMultiLabelResult,
     PycmUser,
 )
-from modelyard.db import SessionDep
+from modelyard.db import SessionDep, run_and_commit
 from modelyard.errors import BadRequest, ModelyardError, NotFound, Unauthenticated, styled_route
 from modelyard.evaluation import analysis
 from modelyard.evaluation import service as evaluation
@@ -195,12 +195,18 @@ def list_cms(
 
 
 @router.post("/cm/create", response_model=PycmCM, openapi_extra=_CREATE_DOC)
-def create_cm(
+async def create_cm(
     body: CreateBody, session: SessionDep, security: SecurityDep, ev: EvaluationDep
 ) -> PycmCM:
     """Create a confusion matrix from actual and predicted vectors."""
-    user = _owner(session, security, body.api_key)
-    return PycmCM(uid=evaluation.create(session, ev, user.id, _as_create(body)).uid)
+
+    # The busiest write of this API: the key check, the create and the commit take one trip
+    # to a worker thread.
+    def work() -> PycmCM:
+        user = _owner(session, security, body.api_key)
+        return PycmCM(uid=evaluation.create(session, ev, user.id, _as_create(body)).uid)
+
+    return await run_and_commit(session, work)
 
 
 @router.post("/cm/update", response_model=PycmCM, openapi_extra=_CREATE_DOC)

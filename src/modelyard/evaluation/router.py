@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, status
 from fastapi.responses import Response
 
 from modelyard.auth.dependencies import CurrentUser
-from modelyard.db import SessionDep
+from modelyard.db import SessionDep, run_and_commit
 from modelyard.evaluation import analysis, service
 from modelyard.evaluation.dependencies import EvaluationDep, json_body, json_body_openapi
 from modelyard.evaluation.plots import COLOR_MAPS
@@ -46,11 +46,14 @@ _PNG: dict[int | str, dict[str, Any]] = {
     status_code=status.HTTP_201_CREATED,
     openapi_extra=_CREATE_DOC,
 )
-def create(
+async def create(
     body: CreateBody, user: CurrentUser, session: SessionDep, ev: EvaluationDep
 ) -> ConfusionMatrixRead:
     """Create a confusion matrix from actual/predicted vectors or from a ready matrix."""
-    return service.read(service.create(session, ev, user.id, body))
+    # Count, compute, insert and commit in one trip to a worker thread.
+    return await run_and_commit(
+        session, lambda: service.read(service.create(session, ev, user.id, body))
+    )
 
 
 @router.get("", response_model=Page[ConfusionMatrixSummary])

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile, status
 
 from modelyard.auth.dependencies import CurrentUser
-from modelyard.db import SessionDep
+from modelyard.db import SessionDep, run_and_commit
 from modelyard.jobs.dependencies import ExecutorDep
 from modelyard.pagination import IntId, PageParamsDep
 from modelyard.schemas import Page
@@ -105,11 +105,14 @@ def get_training_run(
 
 
 @router.post("/training-runs/{run_id}/predict", response_model=list[PredictionRead])
-def predict(
+async def predict(
     run_id: RunId, body: PredictBody, session: SessionDep, user: CurrentUser, runtime: RuntimeDep
 ) -> list[PredictionRead]:
     """Classify texts with a finished run's model (loaded once, then cached)."""
-    return service.predict(session, runtime, user, run_id, body.texts)
+    # The ownership check, the prediction and the end of the session in one thread-pool trip.
+    return await run_and_commit(
+        session, lambda: service.predict(session, runtime, user, run_id, body.texts)
+    )
 
 
 @router.delete("/training-runs/{run_id}", status_code=status.HTTP_204_NO_CONTENT)
