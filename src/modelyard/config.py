@@ -203,6 +203,9 @@ class RegistrySettings(BaseSettings):
         default_factory=lambda: [
             "sklearn.tree._tree.Tree",
             "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+            # The minilm trainer's models: a reference to the packaged encoder plus a
+            # logistic regression; its state is checked when it is loaded.
+            "modelyard.training.embedding.SentenceEmbeddingClassifier",
         ],
         description="Types a skops file may hold beyond skops' own defaults; any other refuses it.",
     )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
+from modelyard.training import trainers
 from modelyard.training.models import TrainingRun
 from tests.helpers import Account
 from tests.training.conftest import MIN_DOCS
@@ -46,15 +48,28 @@ def test_one_label_only(client: TestClient, alice: Account) -> None:
     assert "two labels" in response.json()["error"]["message"]
 
 
-def test_unknown_trainer_and_unavailable_one(client: TestClient, alice: Account) -> None:
+def test_unknown_trainer_and_unavailable_one(
+    client: TestClient, alice: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dataset_id = _dataset(client, alice, per_label=MIN_DOCS)
-    for trainer in ("bert-xxl", "minilm"):
+    for trainer in ("bert-xxl", "", "MINILM", None, 3):
         response = client.post(
             "/api/v1/training-runs",
             json={"dataset_id": dataset_id, "experiment_name": unique(), "trainer": trainer},
             headers=alice.headers,
         )
         assert response.status_code == 422, response.text
+        assert response.json()["error"]["details"][0]["loc"][-1] == "trainer", response.text
+    # A server installed without modelyard[minilm]: the trainer is refused before any run.
+    monkeypatch.setattr(trainers, "missing_requirements", lambda: ["torch"])
+    experiment = unique()
+    response = start(client, alice, dataset_id, experiment, trainer="minilm")
+    assert response.status_code == 422, response.text
+    assert "modelyard[minilm]" in response.json()["error"]["message"]
+    assert (
+        client.get(f"/api/v1/experiments/{experiment}/runs", headers=alice.headers).status_code
+        == 404
+    )
 
 
 def test_unknown_and_other_users_runs_are_not_found(

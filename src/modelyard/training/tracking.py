@@ -19,9 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# MLflow sends usage telemetry to its makers unless told not to, from the moment it is first
+# imported; this server talks to its own stores only. An operator's explicit setting wins.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
 from mlflow.entities import Metric, Param, Run, ViewType
 from mlflow.exceptions import MlflowException
+from mlflow.telemetry.client import set_telemetry_client
 from mlflow.tracking import MlflowClient
+
+# Imported before this module (by a plugin, say): drop the client it started.
+set_telemetry_client()
 
 __all__ = [
     "OWNER_TAG",
