@@ -282,6 +282,12 @@ class TrainingSettings(BaseSettings):
         description="Backend store that `mlflow gc` cleans when mlflow_uri is a server (http).",
     )
     model_cache_size: int = Field(default=8, ge=1, description="Run models kept loaded.")
+    encoder_threads: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="torch threads of the minilm trainer's encoder (per process).",
+    )
 
 
 class Settings(BaseSettings):

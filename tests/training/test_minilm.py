@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
-from modelyard.config import RegistrySettings
+from modelyard.config import RegistrySettings, Settings
 from modelyard.registry.service import load_runtime
 from modelyard.training import embedding
 from modelyard.training.embedding import (
@@ -29,6 +29,7 @@ from modelyard.training.embedding import (
     ENCODER_PACKAGE,
     SentenceEmbeddingClassifier,
 )
+from modelyard.training.runtime import build_runtime
 from modelyard.training.trainers import load_text_model, split, train
 from tests.helpers import Account
 from tests.registry.factories import register
@@ -277,3 +278,16 @@ def test_minilm_run_end_to_end(client: TestClient, alice: Account) -> None:
     embed = getattr(runtime, "embed", None)
     assert callable(embed)
     assert embed([SPACE]).shape == (1, ENCODER_DIMENSION)
+
+
+def test_the_encoders_torch_threads_follow_the_setting(settings: Settings) -> None:
+    import torch
+
+    training = settings.training.model_copy(update={"encoder_threads": 2})
+    try:
+        build_runtime(settings.model_copy(update={"training": training}))
+        embedding.embed([SPACE])
+        assert torch.get_num_threads() == 2
+    finally:
+        build_runtime(settings)
+    assert torch.get_num_threads() == settings.training.encoder_threads == 1

