@@ -213,6 +213,9 @@ class RegistrySettings(BaseSettings):
         default_factory=lambda: [
             "sklearn.tree._tree.Tree",
             "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+            # The minilm trainer's models: a reference to the packaged encoder plus a
+            # logistic regression; its state is checked when it is loaded.
+            "modelyard.training.embedding.SentenceEmbeddingClassifier",
         ],
         description="Types a skops file may hold beyond skops' own defaults; any other refuses it.",
     )
@@ -312,6 +315,12 @@ class TrainingSettings(BaseSettings):
         description="Backend store that `mlflow gc` cleans when mlflow_uri is a server (http).",
     )
     model_cache_size: int = Field(default=8, ge=1, description="Run models kept loaded.")
+    encoder_threads: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="torch threads of the minilm trainer's encoder (per process).",
+    )
 
 
 class Settings(BaseSettings):

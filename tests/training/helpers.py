@@ -78,8 +78,10 @@ def upload(client: TestClient, account: Account, data: bytes, filename: str = "d
     )
 
 
-def wait_finished(client: TestClient, account: Account, run_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + DEADLINE_SECONDS
+def wait_finished(
+    client: TestClient, account: Account, run_id: str, seconds: float = DEADLINE_SECONDS
+) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
     while True:
         response = client.get(f"/api/v1/training-runs/{run_id}", headers=account.headers)
         assert response.status_code == 200, response.text
@@ -90,10 +92,16 @@ def wait_finished(client: TestClient, account: Account, run_id: str) -> dict[str
         time.sleep(0.05)
 
 
-def start(client: TestClient, account: Account, dataset_id: int, experiment: str) -> Any:
+def start(
+    client: TestClient,
+    account: Account,
+    dataset_id: int,
+    experiment: str,
+    trainer: str = "tfidf-logreg",
+) -> Any:
     return client.post(
         "/api/v1/training-runs",
-        json={"dataset_id": dataset_id, "experiment_name": experiment},
+        json={"dataset_id": dataset_id, "experiment_name": experiment, "trainer": trainer},
         headers=account.headers,
     )
 

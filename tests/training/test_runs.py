@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
+from modelyard.training import trainers
 from modelyard.training.models import TrainingRun
 from tests.helpers import Account
 from tests.training.conftest import MIN_DOCS
@@ -46,15 +49,28 @@ def test_one_label_only(client: TestClient, alice: Account) -> None:
     assert "two labels" in response.json()["error"]["message"]
 
 
-def test_unknown_trainer_and_unavailable_one(client: TestClient, alice: Account) -> None:
+def test_unknown_trainer_and_unavailable_one(
+    client: TestClient, alice: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dataset_id = _dataset(client, alice, per_label=MIN_DOCS)
-    for trainer in ("bert-xxl", "minilm"):
+    for trainer in ("bert-xxl", "", "MINILM", None, 3):
         response = client.post(
             "/api/v1/training-runs",
             json={"dataset_id": dataset_id, "experiment_name": unique(), "trainer": trainer},
             headers=alice.headers,
         )
         assert response.status_code == 422, response.text
+        assert response.json()["error"]["details"][0]["loc"][-1] == "trainer", response.text
+    # A server installed without modelyard[minilm]: the trainer is refused before any run.
+    monkeypatch.setattr(trainers, "missing_requirements", lambda: ["torch"])
+    experiment = unique()
+    response = start(client, alice, dataset_id, experiment, trainer="minilm")
+    assert response.status_code == 422, response.text
+    assert "modelyard[minilm]" in response.json()["error"]["message"]
+    assert (
+        client.get(f"/api/v1/experiments/{experiment}/runs", headers=alice.headers).status_code
+        == 404
+    )
 
 
 def test_unknown_and_other_users_runs_are_not_found(
@@ -235,3 +251,40 @@ def test_cancel_a_training(client: TestClient, alice: Account) -> None:
     else:
         # The job finished before the cancel arrived.
         assert run["job_state"] == "SUCCESS"
+
+
+def test_hard_delete_runs_mlflow_gc_in_this_process(
+    client: TestClient,
+    alice: Account,
+    trained: dict[str, str],
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import subprocess
+
+    import mlflow
+
+    def no_child(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a child process was started: {args}")
+
+    # gc used to run as `python -m mlflow gc` (about 8 s, most of it importing MLflow again).
+    monkeypatch.setattr(subprocess, "run", no_child)
+    monkeypatch.setattr(subprocess, "Popen", no_child)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    was_set = mlflow.is_tracking_uri_set()
+    name, run_id = trained["experiment"], trained["run_id"]
+    [folder] = list((data_dir / "mlflow" / "artifacts").glob(f"*/{run_id}"))
+    assert (folder / "artifacts" / "model" / "model.skops").is_file()
+
+    hard = client.delete(f"/api/v1/experiments/{name}?hard=true", headers=alice.headers)
+    assert hard.status_code == 204, hard.text
+    tracker = client.app.state.training.tracker  # type: ignore[attr-defined]
+    assert tracker.find_experiment(name) is None
+    assert tracker.get_run(run_id) is None
+    assert not any(path.is_file() for path in folder.parent.rglob("*"))
+    # gc's process-wide tracking URI was put back as it was.
+    assert mlflow.is_tracking_uri_set() == was_set
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    # A second hard delete of the same name: it is gone, not a server error.
+    again = client.delete(f"/api/v1/experiments/{name}?hard=true", headers=alice.headers)
+    assert again.status_code == 404, again.text

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -100,10 +100,15 @@ class SklearnRuntime:
     classes: list[Any] | None = None
     n_features: int | None = None
     feature_names: list[str] | None = None
+    # The model's own embedding of its inputs (one row of numbers per row), when it has one:
+    # the training domain's minilm models do. Visualization projects these instead of raw input.
+    embed: Callable[[Any], np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         if not callable(getattr(self.model, "predict", None)):
             raise LoadError("the object has no predict method")
+        embed = getattr(self.model, "embed", None)
+        self.embed = embed if callable(embed) else None
         classes = getattr(self.model, "classes_", None)
         if classes is not None and callable(getattr(self.model, "predict_proba", None)):
             self.kind = "classifier"

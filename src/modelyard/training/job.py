@@ -19,7 +19,14 @@ from modelyard.training import repository, service
 from modelyard.training.datasets import decode_corpus
 from modelyard.training.plots import confusion_matrix_png
 from modelyard.training.runtime import TrainingRuntime, runtime_for
-from modelyard.training.trainers import TrainerUnavailable, evaluate, load_text_model, split, train
+from modelyard.training.trainers import (
+    TrainerUnavailable,
+    encoder_reference,
+    evaluate,
+    load_text_model,
+    split,
+    train,
+)
 
 __all__ = ["run_training"]
 
@@ -102,20 +109,23 @@ def _train(ctx: JobContext, runtime: TrainingRuntime, run_id: str) -> dict[str, 
 
     report(0.9, "logging to MLflow")
     tracker = runtime.tracker
-    tracker.log(
-        run_id,
-        params={
-            "label2id": repr(label2id),
-            "id2label": repr(id2label),
-            "trainer": trainer,
-            "seed": section.seed,
-            "validation_fraction": section.validation_fraction,
-            "train_documents": len(parts.train_texts),
-            "validation_documents": len(parts.valid_texts),
-        },
-        metrics=metrics,
-    )
+    reference = encoder_reference(trainer)
+    params: dict[str, Any] = {
+        "label2id": repr(label2id),
+        "id2label": repr(id2label),
+        "trainer": trainer,
+        "seed": section.seed,
+        "validation_fraction": section.validation_fraction,
+        "train_documents": len(parts.train_texts),
+        "validation_documents": len(parts.valid_texts),
+    }
+    if reference is not None:
+        params.update({k: v for k, v in reference.items() if k != "model"})
+    tracker.log(run_id, params=params, metrics=metrics)
     tracker.log_bytes(run_id, service.MODEL_ARTIFACT, model_bytes)
+    if reference is not None:
+        # The encoder's weights stay in its package; the run says which one the head needs.
+        tracker.log_bytes(run_id, service.ENCODER_ARTIFACT, service.json_bytes(reference))
     tracker.log_bytes(run_id, "labels/label2id.json", service.json_bytes(label2id))
     tracker.log_bytes(run_id, "labels/id2label.json", service.json_bytes(id2label))
     matrix = results["confusion_matrix"]

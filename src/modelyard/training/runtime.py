@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from modelyard.config import Settings
 from modelyard.db import normalize_database_url
 from modelyard.storage import ArtifactStore, build_artifact_store
+from modelyard.training import embedding
 from modelyard.training.tracking import Tracker, embedded_uris
 from modelyard.training.trainers import TextModel
 
@@ -74,6 +75,7 @@ class TrainingRuntime:
 
 def build_runtime(settings: Settings, store: ArtifactStore | None = None) -> TrainingRuntime:
     section = settings.training
+    embedding.set_threads(section.encoder_threads)
     if section.mlflow_uri:
         tracker = Tracker(
             section.mlflow_uri, artifact_root=None, gc_store_uri=section.mlflow_gc_backend_store_uri

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -61,7 +61,11 @@ class TrainingCreate(BaseModel):
 
     dataset_id: int = Field(ge=1, le=2**63 - 1)
     experiment_name: str = Field(pattern=EXPERIMENT_NAME_PATTERN)
-    trainer: str = Field(default="tfidf-logreg", description="tfidf-logreg or minilm")
+    trainer: Literal["tfidf-logreg", "minilm"] = Field(
+        default="tfidf-logreg",
+        description="tfidf-logreg (TF-IDF + logistic regression) or minilm (packaged "
+        "all-MiniLM-L6-v2 sentence embeddings + logistic regression; needs modelyard[minilm])",
+    )
 
 
 class RunRead(BaseModel):

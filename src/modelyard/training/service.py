@@ -64,7 +64,7 @@ from modelyard.training.schemas import (
 )
 from modelyard.training.tasks import TRAIN_JOB
 from modelyard.training.tracking import GcUnavailable, RunView, TrackingError
-from modelyard.training.trainers import TRAINERS, TextModel, load_text_model
+from modelyard.training.trainers import TRAINERS, TextModel, available_trainers, load_text_model
 
 __all__ = [
     "TRAIN_JOB",
@@ -88,8 +88,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MODEL_ARTIFACT = "model/model.skops"
+ENCODER_ARTIFACT = "model/encoder.json"
 CONFUSION_MATRIX_TAG = "modelyard.confusion_matrix_uid"
-AVAILABLE_TRAINERS = ("tfidf-logreg",)
 _UNSAFE_MODEL_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -362,8 +362,10 @@ def start_training(
     """Check the dataset, open the MLflow run (RUNNING) and submit the training job."""
     if trainer not in TRAINERS:
         raise TrainerNotAvailable(f"unknown trainer {trainer!r}; use one of {list(TRAINERS)}")
-    if trainer not in AVAILABLE_TRAINERS:
-        raise TrainerNotAvailable(f"the {trainer} trainer is not installed on this server")
+    if trainer not in available_trainers():
+        raise TrainerNotAvailable(
+            f"the {trainer} trainer is not installed on this server (install modelyard[{trainer}])"
+        )
     dataset = _owned_dataset(session, caller, dataset_id)
     min_docs = runtime.settings.training.min_docs_per_label
     _check_trainable(dataset, min_docs)

@@ -10,18 +10,29 @@ No process-wide MLflow state is touched (no ``mlflow.set_tracking_uri``, no acti
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
-import subprocess
-import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# MLflow sends usage telemetry to its makers unless told not to, from the moment it is first
+# imported; this server talks to its own stores only. An operator's explicit setting wins.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import mlflow
 from mlflow.entities import Metric, Param, Run, ViewType
 from mlflow.exceptions import MlflowException
+from mlflow.telemetry.client import set_telemetry_client
 from mlflow.tracking import MlflowClient
+
+# Imported before this module (by a plugin, say): drop the client it started.
+set_telemetry_client()
 
 __all__ = [
     "OWNER_TAG",
@@ -33,7 +44,8 @@ __all__ = [
 ]
 
 OWNER_TAG = "modelyard.owner_id"
-GC_TIMEOUT_SECONDS = 300
+
+log = logging.getLogger(__name__)
 
 
 class TrackingError(RuntimeError):
@@ -49,6 +61,36 @@ def embedded_uris(data_dir: Path) -> tuple[str, str]:
     root = (data_dir / "mlflow").resolve()
     root.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri()
+
+
+_gc_lock = threading.Lock()
+
+
+def _run_gc(arguments: list[str]) -> str:
+    """Run ``mlflow gc`` with ``arguments`` in this process; answer what it printed.
+
+    gc points MLflow's process-wide tracking URI (and ``MLFLOW_TRACKING_URI``) at its
+    ``--tracking-uri`` to resolve proxied artifacts; it is put back afterwards. Nothing here
+    uses that global (each ``Tracker`` has its own client), and the lock keeps two hard
+    deletes from overlapping.
+    """
+    # Imported on first use: MLflow's CLI module is heavy, and hard deletes are rare.
+    from mlflow.cli import gc as gc_command
+
+    with _gc_lock:
+        previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+        printed = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(printed):
+                gc_command.main(args=arguments, prog_name="mlflow gc", standalone_mode=False)
+        except MlflowException as exc:
+            raise TrackingError(f"mlflow gc failed: {exc.message}") from exc
+        except Exception as exc:
+            raise TrackingError(f"mlflow gc failed: {exc}") from exc
+        finally:
+            # None clears the URI and its environment variable again.
+            mlflow.set_tracking_uri(previous)  # type: ignore[arg-type]
+    return printed.getvalue()
 
 
 @dataclass(frozen=True)
@@ -125,38 +167,27 @@ class Tracker:
         self._call(self._client.restore_experiment, experiment_id)
 
     def hard_delete_experiment(self, experiment_id: str) -> None:
-        """Remove a deleted experiment, its runs and artifacts with MLflow's own ``mlflow gc``."""
+        """Remove a deleted experiment, its runs and artifacts with MLflow's own ``mlflow gc``.
+
+        The command runs in this process (MLflow offers no other API for hard deletes): the
+        same code as the CLI, without a child process that imports MLflow again each time.
+        """
         if self.gc_store_uri is None:
             raise GcUnavailable(
                 "hard delete needs the tracking server's backend store: set "
                 "MODELYARD_TRAINING_MLFLOW_GC_BACKEND_STORE_URI"
             )
-        command = [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "gc",
-            "--backend-store-uri",
-            self.gc_store_uri,
-            "--tracking-uri",
-            self.tracking_uri,
-            "--experiment-ids",
-            experiment_id,
-        ]
-        # A child process: gc sets MLflow's process-wide tracking URI, which must not leak
-        # into this server's threads.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-        done = subprocess.run(  # noqa: S603 - fixed command, arguments are ours
-            command,
-            capture_output=True,
-            text=True,
-            timeout=GC_TIMEOUT_SECONDS,
-            env=env,
-            check=False,
+        output = _run_gc(
+            [
+                "--backend-store-uri",
+                self.gc_store_uri,
+                "--tracking-uri",
+                self.tracking_uri,
+                "--experiment-ids",
+                experiment_id,
+            ]
         )
-        if done.returncode != 0:
-            lines = (done.stderr or done.stdout).strip().splitlines()
-            raise TrackingError(f"mlflow gc failed: {lines[-1] if lines else done.returncode}")
+        log.info("mlflow gc of experiment %s: %s", experiment_id, " ".join(output.split()))
 
     # --- runs -----------------------------------------------------------------------------
 
