@@ -28,6 +28,7 @@ class ModelVersionRead(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
 
+    id: int = Field(description="The version's id (hydro-visualization's model_version_id).")
     model_name: str
     version: int
     description: str | None
@@ -85,3 +86,5 @@ class ServingTarget(BaseModel):
     input_schema: list[Column] | None
     artifact_key: str
     sha256: str
+    sample_key: str | None = None
+    sample_rows: int | None = None
