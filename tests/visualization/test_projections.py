@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -57,7 +57,10 @@ def test_a_projection_is_a_job_whose_result_has_the_sources_shape(
 ) -> None:
     register_model(client, alice, sample_rows=150)
     log_requests(client, alice, "blobs", 60)
-    metrics = ["global_score", "sammon_error", "msid", "auc_score", "clustering", "trustworthiness", "continuity", "stability_score"]  # fmt: skip
+    metrics = [
+        "global_score", "sammon_error", "msid", "auc_score", "clustering",
+        "trustworthiness", "continuity", "stability_score",
+    ]  # fmt: skip
     assert (
         set_params(client, alice, "blobs", "pca", {"visualization_metrics": metrics}).status_code
         == 200
@@ -191,10 +194,9 @@ def test_umap_in_three_dimensions_then_new_points_placed(
 ) -> None:
     register_model(client, alice, sample_rows=120)
     log_requests(client, alice, "blobs", 30)
-    set_params(
-        client, alice, "blobs", "umap",
-        {"parameters": {"n_components": 3, "n_neighbours": 10, "min_dist": 0.2}, "visualization_metrics": ["auc_score"]},
-    )  # fmt: skip
+    parameters = {"n_components": 3, "n_neighbours": 10, "min_dist": 0.2}
+    body = {"parameters": parameters, "visualization_metrics": ["auc_score"]}
+    set_params(client, alice, "blobs", "umap", body)
     first = _done(client, alice, "blobs", "umap")
     assert first["state"] == "SUCCESS", first
     result = _result(client, alice, first)
@@ -286,7 +288,10 @@ def test_a_method_whose_library_is_missing_is_not_supported(
     from modelyard.visualization import methods
 
     real = methods.missing_library
-    message = "trimap is not installed on this server (pip install 'modelyard[trimap]' (trimap 1.2 and torch 2.13))"
+    message = (
+        "trimap is not installed on this server "
+        "(pip install 'modelyard[trimap]' (trimap 1.2 and torch 2.13))"
+    )
     monkeypatch.setattr(methods, "missing_library", lambda m: message if m == "trimap" else real(m))
     register_model(client, alice, sample_rows=50)
     done = _done(client, alice, "blobs", "trimap")
@@ -304,7 +309,7 @@ class _TextEmbedder:
     """A text classifier whose runtime has ``embed`` (as the minilm trainer's will)."""
 
     kind = "classifier"
-    classes = ["food", "space"]
+    classes: ClassVar[list[str]] = ["food", "space"]
     n_features = 1
     feature_names = None
 

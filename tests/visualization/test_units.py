@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -62,7 +62,7 @@ class _Embedder:
     """A model runtime with an embedding: texts about space land far from texts about food."""
 
     kind = "classifier"
-    classes = ["food", "space"]
+    classes: ClassVar[list[str]] = ["food", "space"]
     n_features = 1
     feature_names = None
 
