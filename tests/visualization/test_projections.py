@@ -499,3 +499,19 @@ def test_another_users_version_and_projections_are_404(
         assert response.status_code == 404, response.text
     assert client.get(f"/api/v1/projections/{done['id']}", headers=admin.headers).status_code == 200
     assert client.get(f"/api/v1/projections/{done['id']}").status_code == 401
+
+
+def test_a_crashed_job_is_an_error_and_is_not_reused(client: TestClient, alice: Account) -> None:
+    from modelyard.registry.models import ModelVersion
+
+    version = register_model(client, alice, sample_rows=40)
+    with client.app.state.database.session() as session:  # type: ignore[attr-defined]
+        row = session.get(ModelVersion, version["id"])
+        assert row is not None and row.sample_key is not None
+        key = row.sample_key
+    client.app.state.artifacts.delete(key)  # type: ignore[attr-defined]
+    failed = _done(client, alice, "blobs")
+    assert failed["state"] == "ERROR"
+    assert failed["message"].startswith("ArtifactNotFound: artifact ")  # the job's error
+    code, again = project(client, alice, "blobs", "pca")
+    assert code == 202 and again["id"] != failed["id"] and again["cached"] is False
