@@ -24,6 +24,7 @@ from modelyard.config import (
     JobsSettings,
     Settings,
     StorageSettings,
+    VisualizationSettings,
 )
 from modelyard.db import Database
 from modelyard.migrate import upgrade
@@ -33,6 +34,8 @@ TEST_DATABASE_URL = os.environ.get("MODELYARD_TEST_DATABASE_URL") or None
 TEST_BROKER_URL = os.environ.get("MODELYARD_TEST_BROKER_URL") or None
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 TEST_TASK_MODULES = ["tests.jobs.tasks"]
+# numba's compiled umap-learn code, kept between runs so only the first run compiles it.
+NUMBA_CACHE = Path(__file__).resolve().parents[1] / ".cache" / "numba"
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -104,8 +107,14 @@ def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settin
     jobs = JobsSettings(
         broker_url=TEST_BROKER_URL, task_modules=TEST_TASK_MODULES, **overrides.pop("jobs", {})
     )
+    # No UMAP warm-up thread in every test's app (it would compete for the CPU); the
+    # visualization tests that use UMAP wait for its compilation in their job instead.
+    visualization = overrides.pop(
+        "visualization", VisualizationSettings(warm_up=False, numba_cache_dir=NUMBA_CACHE)
+    )
     return Settings(
         environment="test",
+        visualization=visualization,
         data_dir=data_dir,
         database=DatabaseSettings(url=database_url),
         auth=auth,

@@ -12,7 +12,7 @@ from modelyard import __version__
 from modelyard.auth.router import admin_router, api_keys_router, auth_router, users_router
 from modelyard.auth.security import Security
 from modelyard.auth.service import ensure_bootstrap_admins
-from modelyard.compat import custom_classifier, ml_api, pycm_api
+from modelyard.compat import custom_classifier, hydro_visualization, ml_api, pycm_api
 from modelyard.config import Settings, resolve_secret_key
 from modelyard.db import Database
 from modelyard.errors import install_error_handlers
@@ -30,6 +30,10 @@ from modelyard.serving.runtime import build_serving_core
 from modelyard.storage import build_artifact_store
 from modelyard.training.router import router as training_router
 from modelyard.training.runtime import build_runtime, register_runtime
+from modelyard.visualization.router import router as visualization_router
+from modelyard.visualization.runtime import build_runtime as build_visualization_runtime
+from modelyard.visualization.runtime import prepare_process as prepare_visualization
+from modelyard.visualization.runtime import register_runtime as register_visualization
 from modelyard.web import install as install_web
 
 __all__ = ["create_app"]
@@ -50,6 +54,11 @@ TAGS = [
         "name": "training",
         "description": "Datasets, classifier training runs tracked in MLflow, experiments.",
     },
+    {
+        "name": "visualization",
+        "description": "Projections of training and production data (UMAP, t-SNE, TriMap, "
+        "PCA) as jobs, with quality metrics, plots and parquet downloads.",
+    },
     {"name": "system", "description": "Liveness, readiness and metrics."},
     {"name": "compat: pycm-api", "description": "pycm-api's routes, unchanged for its clients."},
     {
@@ -59,6 +68,10 @@ TAGS = [
     {
         "name": "compat: Custom Classifier",
         "description": "The Custom Classifier's routes under /custom_classifier, unchanged.",
+    },
+    {
+        "name": "compat: hydro-visualization",
+        "description": "hydro-visualization's routes under /visualization, unchanged.",
     },
 ]
 
@@ -92,6 +105,11 @@ def create_app(
         )
         app.state.training = build_runtime(settings, app.state.artifacts)
         register_runtime(app.state.training)  # for the jobs this process runs
+        app.state.visualization = build_visualization_runtime(settings, app.state.artifacts)
+        register_visualization(app.state.visualization)
+        # numba's cache in the data folder; UMAP compiled in a background thread, so serving
+        # starts at once and the first projection job does not pay for it.
+        prepare_visualization(settings)
         try:
             yield
         finally:
@@ -132,6 +150,7 @@ def create_app(
         registry_router,
         log_router,
         training_router,
+        visualization_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(evaluation_router, prefix=API_PREFIX)
@@ -141,5 +160,6 @@ def create_app(
     app.include_router(ml_api.router)
     app.include_router(root_predict or ml_api.predict_router)
     app.include_router(custom_classifier.router)
+    app.include_router(hydro_visualization.router)
     install_web(app, secret_key)  # the dashboard under /ui
     return app

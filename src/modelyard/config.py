@@ -26,6 +26,7 @@ __all__ = [
     "Settings",
     "StorageSettings",
     "TrainingSettings",
+    "VisualizationSettings",
     "resolve_secret_key",
 ]
 
@@ -323,6 +324,26 @@ class TrainingSettings(BaseSettings):
     )
 
 
+class VisualizationSettings(BaseSettings):
+    """Projections of training and production data, and their quality metrics."""
+
+    model_config = _section("MODELYARD_VISUALIZATION_")
+
+    numba_cache_dir: Path | None = Field(
+        default=None,
+        description="Where numba keeps umap-learn's compiled code. Default: data_dir/numba-cache.",
+    )
+    warm_up: bool = Field(
+        default=True,
+        description="Compile umap-learn in a background thread when the server or a worker starts.",
+    )
+    seed: int = Field(default=0, description="Fixes samples, projections and metrics.")
+    neighbours: int = Field(default=100, ge=1, le=100, description="Entries of each top_100 list.")
+    max_categories: int = Field(
+        default=50, ge=1, le=1000, description="One-hot columns per text column (others: 'other')."
+    )
+
+
 class Settings(BaseSettings):
     """Everything the service can be told, grouped by domain."""
 
@@ -344,6 +365,7 @@ class Settings(BaseSettings):
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
+    visualization: VisualizationSettings = Field(default_factory=VisualizationSettings)
 
     @property
     def database_url(self) -> str:

@@ -7,6 +7,7 @@ from modelyard.jobs.models import Job
 from modelyard.registry.models import ModelAlias, ModelVersion, RegisteredModel
 from modelyard.serving.models import PredictionLog
 from modelyard.training.models import Dataset, Experiment, TrainingRun
+from modelyard.visualization.models import Projection, ProjectionConfig
 
 __all__ = [
     "ApiKey",
@@ -18,6 +19,8 @@ __all__ = [
     "ModelAlias",
     "ModelVersion",
     "PredictionLog",
+    "Projection",
+    "ProjectionConfig",
     "RegisteredModel",
     "TrainingRun",
     "User",

@@ -22,7 +22,7 @@ import pytest
 from modelyard.config import Settings
 from modelyard.db import Database
 from modelyard.jobs.executors import JobExecutor, build_executor
-from tests.conftest import TEST_BROKER_URL, TEST_SECRET, make_settings
+from tests.conftest import NUMBA_CACHE, TEST_BROKER_URL, TEST_SECRET, make_settings
 from tests.jobs.helpers import CONCURRENCY
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -66,6 +66,9 @@ def _worker_env(settings: Settings) -> dict[str, str]:
             "MODELYARD_SECRET_KEY": TEST_SECRET,
             "MODELYARD_LOG_FORMAT": "text",
             "MODELYARD_LOG_LEVEL": "INFO",
+            # The worker compiles UMAP at start (in a background thread) into the cache the
+            # suite keeps between runs.
+            "MODELYARD_VISUALIZATION_NUMBA_CACHE_DIR": str(NUMBA_CACHE),
         }
     )
     return env

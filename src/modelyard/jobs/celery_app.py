@@ -16,12 +16,12 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import worker_process_shutdown
+from celery.signals import worker_process_init, worker_process_shutdown
 
 from modelyard.config import ConfigError, Settings
 from modelyard.db import Database, utcnow
 from modelyard.jobs import repository
-from modelyard.jobs.registry import load_task_modules
+from modelyard.jobs.registry import load_task_modules, run_worker_start_hooks
 from modelyard.jobs.runner import run_job
 from modelyard.logs import configure_logging
 
@@ -157,7 +157,15 @@ def run_worker(
     def _dispose(**_: Any) -> None:
         databases.dispose()
 
+    def _prepare(**_: Any) -> None:
+        run_worker_start_hooks(settings)
+
     worker_process_shutdown.connect(_dispose, weak=False)
+    if pool == "prefork":
+        # Each child process runs jobs; the parent only hands them out.
+        worker_process_init.connect(_prepare, weak=False)
+    else:
+        run_worker_start_hooks(settings)
     worker = app.Worker(
         hostname=hostname or f"modelyard.{os.getpid()}@{socket.gethostname()}",
         concurrency=concurrency,
@@ -172,6 +180,7 @@ def run_worker(
         worker.start()
     finally:
         worker_process_shutdown.disconnect(_dispose)
+        worker_process_init.disconnect(_prepare)
         databases.dispose()
     if worker.exitcode:
         raise SystemExit(worker.exitcode)

@@ -9,11 +9,12 @@ the broker carry: moving a function does not strand the jobs already queued.
 from __future__ import annotations
 
 import importlib
+import logging
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from modelyard.config import ConfigError
+from modelyard.config import ConfigError, Settings
 from modelyard.jobs.context import JobContext
 
 __all__ = [
@@ -24,18 +25,26 @@ __all__ = [
     "job_task",
     "known_kinds",
     "load_task_modules",
+    "on_worker_start",
+    "run_worker_start_hooks",
 ]
 
 JobBody = Callable[[JobContext], dict[str, Any] | None]
 
 # The package's own task modules, imported by every executor and worker. A domain that
 # gains background jobs adds its ``modelyard.<domain>.tasks`` here.
-TASK_MODULES: tuple[str, ...] = ("modelyard.training.tasks",)
+TASK_MODULES: tuple[str, ...] = ("modelyard.training.tasks", "modelyard.visualization.tasks")
+
+log = logging.getLogger(__name__)
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 _KIND_MAX = 100  # the width of jobs.kind
 
 _bodies: dict[str, JobBody] = {}
+# Called with the worker's settings when a worker process starts (before it takes jobs), so a
+# domain can prepare what its jobs would otherwise pay for (visualization compiles numba code).
+StartHook = Callable[[Settings], None]
+_start_hooks: dict[str, StartHook] = {}
 
 
 def job_task(kind: str) -> Callable[[JobBody], JobBody]:
@@ -78,3 +87,22 @@ def load_task_modules(extra: Iterable[str] = ()) -> None:
             importlib.import_module(name)
         except ImportError as exc:
             raise ConfigError(f"cannot import job task module {name!r}: {exc}") from exc
+
+
+def on_worker_start(hook: StartHook) -> StartHook:
+    """Register ``hook(settings)`` to run in each worker process as it starts."""
+    _start_hooks[_hook_origin(hook)] = hook
+    return hook
+
+
+def _hook_origin(hook: StartHook) -> str:
+    return f"{hook.__module__}.{getattr(hook, '__qualname__', repr(hook))}"
+
+
+def run_worker_start_hooks(settings: Settings) -> None:
+    """Run every registered start hook; one that fails is logged, never stops the worker."""
+    for name, hook in list(_start_hooks.items()):
+        try:
+            hook(settings)
+        except Exception:
+            log.exception("worker start hook %s failed", name)

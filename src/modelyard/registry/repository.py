@@ -19,6 +19,7 @@ __all__ = [
     "find_models_named",
     "get_alias",
     "get_version",
+    "get_version_by_id",
     "latest_version",
     "list_models",
     "list_versions",
@@ -94,6 +95,10 @@ def get_version(session: Session, model_id: int, version: int) -> ModelVersion |
         ModelVersion.model_id == model_id, ModelVersion.version == version
     )
     return session.scalars(statement).one_or_none()
+
+
+def get_version_by_id(session: Session, version_id: int) -> ModelVersion | None:
+    return session.get(ModelVersion, version_id)
 
 
 def latest_version(session: Session, model_id: int) -> ModelVersion | None:

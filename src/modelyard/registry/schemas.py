@@ -29,6 +29,7 @@ class ModelVersionRead(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
 
+    id: int = Field(description="The version's id (hydro-visualization's model_version_id).")
     model_name: str
     version: int
     description: str | None
@@ -137,3 +138,5 @@ class ServingTarget(BaseModel):
     artifact_key: str
     sha256: str
     serving: dict[str, Any] | None = None
+    sample_key: str | None = None
+    sample_rows: int | None = None

@@ -76,6 +76,7 @@ __all__ = [
     "serving_target",
     "set_alias",
     "set_serving_options",
+    "version_target",
 ]
 
 log = logging.getLogger(__name__)
@@ -365,6 +366,7 @@ def _version_read(
     if latest is not None and latest.id == version.id:
         aliases.append(LATEST)
     return ModelVersionRead(
+        id=version.id,
         model_name=model.name,
         version=version.version,
         description=version.description,
@@ -521,6 +523,8 @@ def _target(model: RegisteredModel, version: ModelVersion) -> ServingTarget:
         artifact_key=version.artifact_key,
         sha256=version.sha256,
         serving=version.serving_options,
+        sample_key=version.sample_key,
+        sample_rows=version.sample_rows,
     )
 
 
@@ -569,3 +573,20 @@ def ml_api_target(session: Session, name: str) -> ServingTarget:
     # Several admins with the same name: the oldest model wins, so the choice never flips.
     model = models[0]
     return _target(model, _default_version(session, model))
+
+
+def version_target(session: Session, version_id: int, caller: User | None = None) -> ServingTarget:
+    """A version by its row id (hydro-visualization's ``model_version_id``).
+
+    With ``caller``, another user's version is not found (admins see every one); without, no
+    scoping (a job body, whose caller was checked when it was submitted).
+    """
+    version = repository.get_version_by_id(session, version_id)
+    model = version.model if version is not None else None
+    if (
+        version is None
+        or model is None
+        or (caller is not None and not caller.is_admin and model.owner_id != caller.id)
+    ):
+        raise VersionNotFound(f"model version {version_id} not found")
+    return _target(model, version)

@@ -54,6 +54,8 @@ __all__ = [
     "parse_rows",
     "predict_response",
     "set_serving_options",
+    "production_log_mark",
+    "production_requests",
     "utc_bounds",
 ]
 
@@ -513,3 +515,45 @@ def list_caller_log(
         session, limit=limit, offset=offset, oldest_first=True, user_id=user_id, source=source
     )
     return [PredictionLogRead.model_validate(item) for item in items]
+
+
+def production_log_mark(session: Session, model_id: int, version: int) -> tuple[int, int]:
+    """(answered requests, newest log id) of one version: what its production data is now."""
+    filters: dict[str, Any] = {"model_id": model_id, "version": version, "status": 200}
+    newest = repository.list_logs(session, limit=1, offset=0, **filters)
+    return repository.count_logs(session, **filters), newest[0].id if newest else 0
+
+
+def production_requests(
+    session: Session,
+    model_id: int,
+    version: int,
+    *,
+    until_id: int,
+    max_rows: int,
+    batch: int = 200,
+) -> list[PredictionLogRead]:
+    """The newest answered requests of a version up to log id ``until_id``, newest first,
+    until they hold ``max_rows`` rows (the last one may hold more)."""
+    found: list[PredictionLogRead] = []
+    rows = 0
+    before = until_id + 1
+    while rows < max_rows:
+        items = repository.list_logs(
+            session,
+            limit=batch,
+            offset=0,
+            model_id=model_id,
+            version=version,
+            status=200,
+            before_id=before,
+        )
+        if not items:
+            break
+        for item in items:
+            found.append(PredictionLogRead.model_validate(item))
+            rows += max(item.n_rows, 0)
+            if rows >= max_rows:
+                break
+        before = items[-1].id
+    return found
