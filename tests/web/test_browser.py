@@ -22,6 +22,11 @@ from tests.helpers import running_server
 from tests.jobs.conftest import SESSION_QUEUE
 from tests.registry.factories import HEART_FEATURES, HEART_SCHEMA, heart_classifier
 from tests.training.helpers import corpus_members, unique, zip_bytes
+from tests.visualization.helpers import SCHEMA as BLOBS_SCHEMA
+from tests.visualization.helpers import model_bytes as blobs_model
+from tests.visualization.helpers import sample_csv
+
+BLOBS_SCHEMA_NAMES = [column["name"] for column in BLOBS_SCHEMA]
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +66,8 @@ def server(
         "MODELYARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "MODELYARD_TRAINING_MIN_DOCS_PER_LABEL": "20",
         "MODELYARD_LOG_FORMAT": "text",
+        # Only PCA is projected here: no UMAP compilation competing for the CPU.
+        "MODELYARD_VISUALIZATION_WARM_UP": "false",
     }
     if TEST_BROKER_URL:
         # The session's Celery worker runs the training: same queue, same data folder.
@@ -242,6 +249,88 @@ def test_watch_a_training_run_finish(page: Page, tmp_path: Path) -> None:
     expect(page.get_by_role("heading", name="Matrix")).to_be_visible()
 
 
+def _upload_blobs(page: Page, tmp_path: Path, rows: int = 60) -> None:
+    model_file = tmp_path / "blobs.skops"
+    model_file.write_bytes(blobs_model())
+    schema_file = tmp_path / "input_schema.json"
+    schema_file.write_text(json.dumps(BLOBS_SCHEMA))
+    sample_file = tmp_path / "sample.csv"
+    sample_file.write_bytes(sample_csv(rows))
+    page.goto("/ui/models")
+    page.get_by_label("Name").fill("blobs")
+    page.get_by_label("Model file (skops or ONNX)").set_input_files(model_file)
+    page.get_by_label("Input schema").set_input_files(schema_file)
+    page.get_by_label(re.compile("^Training sample")).set_input_files(sample_file)
+    page.get_by_role("button", name="Upload").click()
+    expect(page.get_by_text("Version 1 of blobs is registered.")).to_be_visible()
+
+
+def test_open_a_projection_and_read_a_points_tooltip(page: Page, tmp_path: Path) -> None:
+    sign_up(page, f"{unique('proj')}@example.com")
+    _upload_blobs(page, tmp_path)
+    rows = [{name: float(i) / 3 for name in BLOBS_SCHEMA_NAMES} for i in range(6)]
+    page.get_by_label(re.compile("^Rows")).fill(json.dumps(rows))
+    page.get_by_role("button", name="Predict").click()
+    expect(page.locator(".result td.prediction")).to_have_count(6)
+    page.goto("/ui/models/blobs")
+    page.locator('[data-projections="1"]').click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Projections of blobs v1")
+    expect(page.get_by_text("No projections of this version yet.")).to_be_visible()
+    page.get_by_label("Method").select_option("pca")
+    page.get_by_role("button", name="Start projection").click()
+    expect(page.get_by_text("Projection started.")).to_be_visible()
+    # The bar follows the job by polling; when it ends the page draws the scatter.
+    expect(page.locator('#progress [data-field="job_state"]')).to_have_text(
+        "SUCCESS", timeout=60_000
+    )
+    expect(page.locator("svg.scatter")).to_be_visible()
+    expect(page.locator("circle.pt-training")).to_have_count(60)
+    production = page.locator("circle.pt-production")
+    if production.count() == 0:
+        # The request log is written in batches: project again once it has the requests.
+        for _ in range(40):
+            page.wait_for_timeout(250)
+            page.goto("/ui/models/blobs/versions/1/projections")
+            page.get_by_label("Method").select_option("pca")
+            page.get_by_role("button", name="Start projection").click()
+            expect(page.locator('#progress [data-field="job_state"]')).to_have_text(
+                "SUCCESS", timeout=60_000
+            )
+            if production.count():
+                break
+    expect(production).to_have_count(6)
+    point = production.first
+    request_id = point.get_attribute("data-request")
+    point_class = point.get_attribute("data-class")
+    assert request_id and point_class
+    point.hover()
+    tooltip = page.locator("#tooltip")
+    expect(tooltip).to_be_visible()
+    expect(tooltip.locator(".tip-title")).to_have_text(f"Request {request_id}")
+    expect(tooltip.locator(".tip-class")).to_have_text(f"class: {point_class}")
+    expect(tooltip.locator(".tip-confidence")).to_have_text(re.compile(r"^confidence: 0?\.?\d"))
+    expect(tooltip.locator(".tip-neighbours")).to_contain_text("Nearest: request ")
+    expect(page.locator("circle.pt.neighbour")).to_have_count(5)  # the other 5 points
+    # Colour by confidence: the points take their confidence colour, the legend follows.
+    page.get_by_label("confidence").check()
+    expect(point).to_have_attribute("fill", point.get_attribute("data-fill-confidence") or "?")
+    expect(page.locator('[data-legend="confidence"]')).to_be_visible()
+    expect(page.locator('[data-legend="class"]')).to_be_hidden()
+    # Keyboard users get the same tooltip.
+    page.mouse.move(0, 0)
+    expect(tooltip).to_be_hidden()
+    production.nth(1).focus()
+    expect(tooltip.locator(".tip-title")).to_have_text(
+        f"Request {production.nth(1).get_attribute('data-request')}"
+    )
+    expect(page.locator('[data-metric="global_score"]')).to_be_visible()
+    expect(page.get_by_role("link", name="Scatter plot (PNG)")).to_be_visible()
+    png = page.request.get(page.locator('[data-download="png"]').get_attribute("href") or "")
+    assert png.status == 200 and png.body().startswith(b"\x89PNG")
+    page.get_by_role("link", name="Projections", exact=True).click()
+    expect(page.locator("table.projections tbody tr").first).to_contain_text("blobs v1")
+
+
 def test_admin_disables_a_user_who_then_cannot_sign_in(
     page: Page, browser: Browser, server: str
 ) -> None:
@@ -276,14 +365,27 @@ def test_pages_fit_a_phone(browser: Browser, server: str, tmp_path: Path) -> Non
         phone.get_by_label("Model file (skops or ONNX)").set_input_files(model_file)
         phone.get_by_role("button", name="Upload").click()
         expect(phone.get_by_text("Version 1 of heart is registered.")).to_be_visible()
+        heart_url = phone.url
+        _upload_blobs(phone, tmp_path)
+        phone.goto("/ui/models/blobs/versions/1/projections")
+        phone.get_by_label("Method").select_option("pca")
+        phone.get_by_role("button", name="Start projection").click()
+        expect(phone.locator('#progress [data-field="job_state"]')).to_have_text(
+            "SUCCESS", timeout=60_000
+        )
+        expect(phone.locator("svg.scatter")).to_be_visible()
+        projection_url = phone.url
         for path in (
             "/ui/",
             "/ui/keys",
             "/ui/matrices",
             matrix_url,
             "/ui/matrices/compare",
-            phone.url,
+            heart_url,
             "/ui/training",
+            "/ui/projections",
+            "/ui/models/blobs/versions/1/projections",
+            projection_url,
         ):
             phone.goto(path)
             # The page itself never scrolls sideways; wide tables scroll inside their box.

@@ -7,11 +7,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 
 from markupsafe import Markup, escape
 
-__all__ = ["PALETTE", "bar_chart", "line_chart", "number", "when"]
+__all__ = [
+    "PALETTE",
+    "ScatterPoint",
+    "bar_chart",
+    "gradient_colour",
+    "line_chart",
+    "number",
+    "scatter_plot",
+    "when",
+]
 
 PALETTE = ["#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#ca8a04", "#db2777"]
 _W, _H = 640, 260
@@ -168,3 +179,82 @@ def line_chart(
             )
     parts += _legend(names)
     return _svg(parts, title)
+
+
+# --- the projection scatter ----------------------------------------------------------------
+
+_SW, _SH, _PAD = 640, 480, 16
+_MISSING = "#9ca3af"
+# Low to high: red, amber, green (a confidence reads at a glance).
+_RAMP = ((0.0, (220, 38, 38)), (0.5, (234, 179, 8)), (1.0, (22, 163, 74)))
+
+
+def gradient_colour(value: float | None, low: float = 0.0, high: float = 1.0) -> str:
+    """The ramp's colour for ``value`` between ``low`` and ``high``; grey when missing."""
+    if value is None or not math.isfinite(value):
+        return _MISSING
+    t = 0.5 if high <= low else min(1.0, max(0.0, (value - low) / (high - low)))
+    for (t0, c0), (t1, c1) in pairwise(_RAMP):
+        if t <= t1:
+            f = (t - t0) / (t1 - t0)
+            r, g, b = (round(a + (z - a) * f) for a, z in zip(c0, c1, strict=True))
+            return f"#{r:02x}{g:02x}{b:02x}"
+    return _MISSING
+
+
+@dataclass
+class ScatterPoint:
+    """One projected point: where it is, what it is, and its colour in each colouring."""
+
+    x: float
+    y: float
+    source: str  # "training" or "production"
+    index: int  # its position among the points of its source
+    fills: dict[str, str] = field(default_factory=dict)  # colouring name -> colour
+    values: dict[str, str] = field(default_factory=dict)  # colouring name -> shown value
+    request_id: object = None
+
+
+def scatter_plot(points: Sequence[ScatterPoint], *, title: str, colouring: str) -> Markup:
+    """Every point as a circle, scaled to fit with equal axes; its data in data- attributes.
+
+    Production points are focusable (keyboard users get the same tooltip as the mouse);
+    ``colouring`` names the colouring drawn first, the page's script switches the others.
+    """
+    finite = [p for p in points if math.isfinite(p.x) and math.isfinite(p.y)]
+    xs, ys = [p.x for p in finite], [p.y for p in finite]
+    x0, x1 = (min(xs), max(xs)) if xs else (0.0, 1.0)
+    y0, y1 = (min(ys), max(ys)) if ys else (0.0, 1.0)
+    span = max(x1 - x0, y1 - y0) or 1.0
+    scale = min((_SW - 2 * _PAD) / span, (_SH - 2 * _PAD) / span)
+    cx0 = _SW / 2 - (x0 + x1) / 2 * scale
+    cy0 = _SH / 2 + (y0 + y1) / 2 * scale
+    parts = [
+        f"<title>{escape(title)}</title>",
+        f'<rect x="0" y="0" width="{_SW}" height="{_SH}" class="scatter-bg"/>',
+    ]
+    # Training first, so production points are drawn on top.
+    for p in sorted(finite, key=lambda q: q.source != "training"):
+        sx, sy = cx0 + p.x * scale, cy0 - p.y * scale
+        data = "".join(
+            f' data-fill-{escape(name)}="{escape(colour)}"' for name, colour in p.fills.items()
+        ) + "".join(f' data-{escape(name)}="{escape(value)}"' for name, value in p.values.items())
+        fill = p.fills.get(colouring, _MISSING)
+        if p.source == "production":
+            label = f"production point {p.index}, request {p.request_id}"
+            parts.append(
+                f'<circle cx="{sx:.1f}" cy="{sy:.1f}" r="4.5" class="pt pt-production" '
+                f'data-source="production" data-i="{p.index}" '
+                f'data-request="{escape(p.request_id)}"{data} fill="{escape(fill)}" '
+                f'tabindex="0" role="img" aria-label="{escape(label)}"/>'
+            )
+        else:
+            parts.append(
+                f'<circle cx="{sx:.1f}" cy="{sy:.1f}" r="3" class="pt pt-training" '
+                f'data-source="training" data-i="{p.index}"{data} fill="{escape(fill)}"/>'
+            )
+    body = "".join(parts)
+    return Markup(  # noqa: S704 - every piece of text above went through escape()
+        f'<svg class="chart scatter" viewBox="0 0 {_SW} {_SH}" role="group" '
+        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">{body}</svg>'
+    )

@@ -17,6 +17,7 @@ from modelyard.pagination import IntId
 from modelyard.registry import service as registry
 from modelyard.training.service import TRAIN_JOB
 from modelyard.web.context import CsrfChecked, Page, SignedIn
+from modelyard.web.pages.projections import list_projections_of
 from modelyard.web.routing import PageRoute
 
 __all__ = ["router"]
@@ -139,7 +140,13 @@ def home(page: SignedIn) -> Response:
         if j.owner_id == me.id
     ][:10]
     return page.render(
-        "home.html", title="Home", models=models, matrices=matrices, jobs=recent, runs=runs
+        "home.html",
+        title="Home",
+        models=models,
+        matrices=matrices,
+        jobs=recent,
+        runs=runs,
+        projections=[read for _, read in list_projections_of(page, limit=10)],
     )
 
 

@@ -12,6 +12,7 @@ from modelyard.pagination import IntId
 from modelyard.registry import service as registry
 from modelyard.training.service import TRAIN_JOB
 from modelyard.web.context import AdminPage, CsrfChecked
+from modelyard.web.pages.projections import list_projections_of
 from modelyard.web.routing import PageRoute
 
 __all__ = ["router"]
@@ -22,7 +23,7 @@ SHOWN = 200
 
 @router.get("")
 def admin(page: AdminPage) -> Response:
-    """Show every user, matrix, model, training run and job."""
+    """Show every user, matrix, model, training run, projection and job."""
     me = page.signed_in
     users, user_total = auth.list_users(page.db, limit=SHOWN, offset=0)
     all_jobs = jobs.list_jobs(page.db, caller=me, limit=SHOWN, offset=0)
@@ -36,6 +37,7 @@ def admin(page: AdminPage) -> Response:
         models=registry.list_models(page.db, me, limit=SHOWN, offset=0),
         jobs=all_jobs,
         runs=runs,
+        projections=list_projections_of(page, every=True, limit=SHOWN),
         shown=SHOWN,
         logins={u.id: u.email or u.username for u in users},
     )

@@ -57,6 +57,7 @@ def upload_model(
     name: Annotated[str, Form(pattern=MODEL_NAME_PATTERN)],
     file: Annotated[UploadFile, File()],
     input_schema: Annotated[UploadFile | None, File()] = None,
+    sample: Annotated[UploadFile | None, File()] = None,
     description: Annotated[str, Form(max_length=5000)] = "",
 ) -> Response:
     """Register a new version of one of my models from an uploaded file."""
@@ -73,6 +74,7 @@ def upload_model(
             data=_limit(file, settings.max_model_bytes, "model file") or b"",
             description=description.strip() or None,
             input_schema=schema,
+            sample=_limit(sample, settings.max_sample_bytes, "training sample"),
         )
         version = registry.register_version(
             page.db, request.app.state.artifacts, settings, me, upload

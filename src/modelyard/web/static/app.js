@@ -63,3 +63,88 @@ document.addEventListener("DOMContentLoaded", () => {
     if (section.dataset.done !== "true") pollProgress(section);
   });
 });
+
+// --- the projection scatter: a point's tooltip, its neighbours outlined, the colouring switch.
+
+function setupScatter(wrap) {
+  const svg = wrap.querySelector("svg.scatter");
+  const tip = wrap.querySelector(".tooltip");
+  const source = document.getElementById("projection-neighbours");
+  if (!svg || !tip) return;
+  let neighbours = [];
+  try {
+    neighbours = JSON.parse(source ? source.textContent : "[]");
+  } catch (error) {
+    neighbours = [];
+  }
+  const production = new Map();
+  svg.querySelectorAll('circle[data-source="production"]').forEach((c) => production.set(c.dataset.i, c));
+  const fields = ["class", "confidence", "prediction"];
+  let marked = [];
+
+  const line = (text, className) => {
+    const div = document.createElement("div");
+    div.textContent = text;
+    if (className) div.className = className;
+    tip.appendChild(div);
+  };
+  const clear = () => {
+    marked.forEach((c) => c.classList.remove("neighbour", "active"));
+    marked = [];
+  };
+  const show = (point) => {
+    clear();
+    tip.replaceChildren();
+    const isProduction = point.dataset.source === "production";
+    line(isProduction ? "Request " + point.dataset.request : "Training sample point " + point.dataset.i, "tip-title");
+    fields.forEach((name) => {
+      if (point.dataset[name] !== undefined) line(name + ": " + point.dataset[name], "tip-" + name);
+    });
+    point.classList.add("active");
+    marked.push(point);
+    if (isProduction) {
+      const near = (neighbours[Number(point.dataset.i)] || []).map((j) => production.get(String(j))).filter(Boolean);
+      near.forEach((c) => { c.classList.add("neighbour"); marked.push(c); });
+      if (near.length) {
+        const names = near.slice(0, 5).map((c) => "request " + c.dataset.request + (c.dataset.class !== undefined ? " (" + c.dataset.class + ")" : ""));
+        line("Nearest: " + names.join(", ") + (near.length > 5 ? ", …" : ""), "tip-neighbours");
+      } else {
+        line("Nearest: no other production points", "tip-neighbours");
+      }
+    }
+    tip.hidden = false;
+    const box = wrap.getBoundingClientRect();
+    const dot = point.getBoundingClientRect();
+    let left = dot.left - box.left + dot.width + 8;
+    if (left + tip.offsetWidth > box.width) left = Math.max(0, dot.left - box.left - tip.offsetWidth - 8);
+    tip.style.left = left + "px";
+    tip.style.top = Math.max(0, dot.top - box.top - 8) + "px";
+  };
+  const hide = () => {
+    clear();
+    tip.hidden = true;
+  };
+  const pointOf = (event) => (event.target instanceof Element ? event.target.closest("circle.pt") : null);
+  svg.addEventListener("mouseover", (event) => { const p = pointOf(event); if (p) show(p); else hide(); });
+  svg.addEventListener("focusin", (event) => { const p = pointOf(event); if (p) show(p); });
+  svg.addEventListener("mouseleave", hide);
+  svg.addEventListener("focusout", hide);
+
+  document.querySelectorAll('input[name="colouring"]').forEach((input) => {
+    input.addEventListener("change", () => {
+      if (!input.checked) return;
+      const key = "fill" + input.value.charAt(0).toUpperCase() + input.value.slice(1);
+      svg.querySelectorAll("circle.pt").forEach((c) => {
+        if (c.dataset[key]) c.setAttribute("fill", c.dataset[key]);
+      });
+      svg.dataset.colouring = input.value;
+      document.querySelectorAll("[data-legend]").forEach((legend) => {
+        legend.hidden = legend.dataset.legend !== input.value;
+      });
+    });
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll(".scatter-wrap").forEach(setupScatter);
+});
