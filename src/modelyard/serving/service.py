@@ -53,9 +53,9 @@ __all__ = [
     "loads_strict",
     "parse_rows",
     "predict_response",
-    "set_serving_options",
     "production_log_mark",
     "production_requests",
+    "set_serving_options",
     "utc_bounds",
 ]
 
