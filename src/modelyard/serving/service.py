@@ -125,6 +125,7 @@ class ServingCore:
         self.defaults = defaults or ModeOptions()
         self.results = results or AsyncResults(MemoryStore())
         self._dispatchers: OrderedDict[tuple[int, str], Dispatcher] = OrderedDict()
+        self._made_for: dict[tuple[int, str], ServingTarget] = {}
         self._retired: set[asyncio.Task[None]] = set()
 
     # -- modes --------------------------------------------------------------------------------
@@ -136,14 +137,23 @@ class ServingCore:
     def dispatcher_for(self, target: ServingTarget) -> Dispatcher:
         """The version's dispatcher (made on first use, remade when its options change)."""
         key = (target.version_id, target.sha256)
-        options = self.options_for(target)
         dispatcher = self._dispatchers.get(key)
+        # The target cache hands out the same object while nothing changed: then so is the
+        # dispatcher, without merging the options again.
+        if (
+            dispatcher is not None
+            and self._made_for.get(key) is target
+            and dispatcher.bound_to_running_loop()
+        ):
+            return dispatcher
+        options = self.options_for(target)
         if (
             dispatcher is not None
             and dispatcher.options == options
             and dispatcher.bound_to_running_loop()
         ):
             self._dispatchers.move_to_end(key)
+            self._made_for[key] = target
             return dispatcher
         if dispatcher is not None:
             self._retire(dispatcher)
@@ -153,9 +163,12 @@ class ServingCore:
 
         dispatcher = build_dispatcher(call, options)
         self._dispatchers[key] = dispatcher
+        self._made_for[key] = target
         # Kept for more versions than the model cache holds: a dispatcher is small.
         while len(self._dispatchers) > max(4 * self.cache.capacity, 64):
-            self._retire(self._dispatchers.popitem(last=False)[1])
+            old_key, old = self._dispatchers.popitem(last=False)
+            self._made_for.pop(old_key, None)
+            self._retire(old)
         return dispatcher
 
     def _retire(self, dispatcher: Dispatcher) -> None:
@@ -181,6 +194,7 @@ class ServingCore:
             if dispatcher.bound_to_running_loop():
                 await dispatcher.close()
         self._dispatchers.clear()
+        self._made_for.clear()
 
     # -- one request --------------------------------------------------------------------------
 
