@@ -105,9 +105,8 @@ def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tu
     boundary = secrets.token_hex(16)
     chunks: list[bytes] = []
     for name, value in fields.items():
-        chunks.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-        )
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+        chunks.append(f"{head}{value}\r\n".encode())
     for name, (filename, data) in files.items():
         chunks.append(
             f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
@@ -271,11 +270,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--only-modelyard", action="store_true", help="no peers, no forest")
     parser.add_argument(
+        "--summarize", type=Path, help="only print the table of an earlier run's <out> folder"
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="record modelyard's process with py-spy during its tests (collapsed stacks in <out>)",
     )
     args = parser.parse_args()
+    if args.summarize:
+        lines = (args.summarize / "results.jsonl").read_text().splitlines()
+        print(summarize([json.loads(line) for line in lines if line.strip()], args.summarize))
+        return
     if args.only_modelyard:
         args.peers, args.no_forest = "none", True
 
@@ -331,9 +337,12 @@ def main() -> None:
             records.append(result)
             with results_file.open("a") as f:
                 f.write(json.dumps(result) + "\n")
-            log(f"{name:22s} {test:9s} {result['rps']:9.1f} req/s {result['rows_per_s']:10.0f} rows/s "
-                f"p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms errors {result['errors']} "
-                f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
+            log(
+                f"{name:22s} {test:9s} {result['rps']:9.1f} req/s "
+                f"{result['rows_per_s']:10.0f} rows/s p50 {result['p50_ms']:.1f} ms "
+                f"p99 {result['p99_ms']:.1f} ms errors {result['errors']} "
+                f"load {os.getloadavg()[0]:.1f}"
+            )
 
     def inproc(tag: str) -> None:
         if args.no_inproc:
@@ -410,7 +419,8 @@ def main() -> None:
                 )
                 diff = run_all.verify(peer, peer["prefix"], model)
                 log(f"{peer['name']}: ready in {ready:.1f} s, max|proba diff| {diff}")
-                measure(peer["name"], peer["url"], peer["prefix"], process.pid, ["single", "batch100"],
+                tests = ["single", "batch100"]
+                measure(peer["name"], peer["url"], peer["prefix"], process.pid, tests,
                         {"round": rnd, "model": "lr"})  # fmt: skip
             except Exception as error:  # a peer that fails is reported, the run goes on
                 log(f"{peer['name']} FAILED: {error}")
@@ -450,6 +460,18 @@ def _mean(records: list[dict[str, Any]], key: str) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
+def _cpu_ms(records: list[dict[str, Any]]) -> float:
+    """Server CPU per request: steadier than req/s when other work shares the cores."""
+    values = [1000 * r["server_cpu_s"] / r["requests"] for r in records if r.get("server_cpu_s")]
+    return sum(values) / len(values) if values else float("nan")
+
+
+def _other(records: list[dict[str, Any]]) -> float:
+    """Cores used by everything but the server and the client during the test."""
+    values = [r["other_cpu_s"] / r["duration_s"] for r in records if r.get("other_cpu_s")]
+    return max(values) if values else float("nan")
+
+
 def summarize(records: list[dict[str, Any]], out: Path) -> str:
     inproc: dict[str, Any] = {}
     for tag in ("start", "end"):
@@ -475,9 +497,11 @@ def summarize(records: list[dict[str, Any]], out: Path) -> str:
         f"In-process limit with JSON (best): {limit_1 or float('nan'):,.0f} calls/s single-row, "
         f"{limit_100 or float('nan'):,.0f} rows/s at 100 rows.",
         "",
-        "| server | (i) req/s | (i) p50 ms | (i) p99 ms | (i) x minimal | (ii) rows/s | (ii) p50 ms "
-        "| (ii) p99 ms | (ii) x minimal | (ii) x in-proc | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| server | (i) req/s | (i) p50 ms | (i) p99 ms | (i) x minimal | (i) CPU ms/req "
+        "| (ii) rows/s | (ii) p50 ms | (ii) p99 ms | (ii) x minimal | (ii) x in-proc "
+        "| (ii) CPU ms/req | other cores | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: |",
     ]
     for name in sorted(set(single) | set(hundred), key=lambda n: -_mean(single.get(n, []), "rps")):
         one, many = single.get(name, []), hundred.get(name, [])
@@ -485,9 +509,10 @@ def summarize(records: list[dict[str, Any]], out: Path) -> str:
         rps, rows = _mean(one, "rps"), _mean(many, "rows_per_s")
         lines.append(
             f"| {name} | {rps:,.0f} | {_mean(one, 'p50_ms'):.1f} | {_mean(one, 'p99_ms'):.1f} "
-            f"| {rps / minimal_rps:.2f} | {rows:,.0f} | {_mean(many, 'p50_ms'):.1f} "
-            f"| {_mean(many, 'p99_ms'):.1f} | {rows / minimal_rows:.2f} "
-            f"| {rows / limit_100 if limit_100 else float('nan'):.2f} | {errors} |"
+            f"| {rps / minimal_rps:.2f} | {_cpu_ms(one):.2f} | {rows:,.0f} "
+            f"| {_mean(many, 'p50_ms'):.1f} | {_mean(many, 'p99_ms'):.1f} "
+            f"| {rows / minimal_rows:.2f} | {rows / limit_100 if limit_100 else float('nan'):.2f} "
+            f"| {_cpu_ms(many):.2f} | {_other(one + many):.2f} | {errors} |"
         )
     forest = group("rf", "single")
     if forest:
@@ -496,15 +521,17 @@ def summarize(records: list[dict[str, Any]], out: Path) -> str:
             "",
             "200-tree random forest, (i) 1-row requests at 32 connections:",
             "",
-            "| server | req/s | p50 ms | p99 ms | x modelyard direct | errors |",
-            "| --- | ---: | ---: | ---: | ---: | ---: |",
+            "| server | req/s | p50 ms | p99 ms | x modelyard direct | CPU ms/req | other cores "
+            "| errors |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for name, runs in sorted(forest.items(), key=lambda kv: -_mean(kv[1], "rps")):
             rps = _mean(runs, "rps")
             errors = sum(sum(r["errors"].values()) for r in runs)
             lines.append(
-                f"| {name} | {rps:,.0f} | {_mean(runs, 'p50_ms'):.1f} | {_mean(runs, 'p99_ms'):.1f} "
-                f"| {rps / direct:.2f} | {errors} |"
+                f"| {name} | {rps:,.0f} | {_mean(runs, 'p50_ms'):.1f} "
+                f"| {_mean(runs, 'p99_ms'):.1f} "
+                f"| {rps / direct:.2f} | {_cpu_ms(runs):.2f} | {_other(runs):.2f} | {errors} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -337,3 +337,43 @@ def test_the_fast_numeric_path_answers_as_the_cell_by_cell_one(rows: list[Any]) 
     else:
         assert fast[0] is not None and np.array_equal(fast[0], slow[0])
         assert fast[0].dtype == slow[0].dtype
+
+
+def test_a_client_that_disconnects_before_its_body_is_no_server_error(
+    client: TestClient, alice: Account, model: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """wrk closes its connections when a test ends: that was logged as an unhandled 500."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def call() -> None:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/api/v1/models/m/predict",
+            "raw_path": b"/api/v1/models/m/predict",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                (b"host", b"test"),
+                (b"content-type", b"application/json"),
+                (b"content-length", b"40"),
+                (b"authorization", alice.headers["Authorization"].encode()),
+            ],
+            "client": ("127.0.0.1", 1),
+            "server": ("test", 80),
+        }
+        await client.app(scope, receive, send)  # type: ignore[arg-type]
+
+    with caplog.at_level("ERROR", logger="modelyard.errors"):
+        client.portal.call(call)  # type: ignore[union-attr]
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+    assert not any(m.get("status") == 500 for m in sent if m["type"] == "http.response.start")

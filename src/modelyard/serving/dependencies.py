@@ -18,6 +18,7 @@ import anyio.to_thread
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelyard.auth import service as auth_service
@@ -86,6 +87,10 @@ def _with_predict_id(app: ASGIApp) -> ASGIApp:
 
         try:
             await app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # The client went away before its body arrived (a load test ending, a closed
+            # tab): nobody to answer, and nothing went wrong here.
+            error_log.debug("client disconnected before its predict request was read")
         except Exception:
             # Rendered here rather than by the outer middleware, so this 500 carries the id too.
             if started:

@@ -3,8 +3,10 @@
 Transport adapters (the native REST route, the compatibility routes, later the inference
 protocol) resolve who asks and which version, then call ``ServingCore.predict``. Everything
 CPU-bound (JSON decoding, validation, loading, the model call) runs in worker threads, so the
-event loop only moves bytes. How the model is called (direct, queue, batching), throttling and
-async results are in ``modes`` and ``results``.
+event loop only moves bytes; the one exception is a small body (``SMALL_BODY_BYTES``) in the
+queue and batching modes, decoded and checked on the loop because that costs less than the trip
+to a thread. How the model is called (direct, queue, batching), throttling and async results
+are in ``modes`` and ``results``.
 """
 
 from __future__ import annotations
@@ -127,6 +129,7 @@ class ServingCore:
         self.defaults = defaults or ModeOptions()
         self.results = results or AsyncResults(MemoryStore())
         self._dispatchers: OrderedDict[tuple[int, str], Dispatcher] = OrderedDict()
+        self._made_for: dict[tuple[int, str], ServingTarget] = {}
         self._retired: set[asyncio.Task[None]] = set()
 
     # -- modes --------------------------------------------------------------------------------
@@ -138,14 +141,23 @@ class ServingCore:
     def dispatcher_for(self, target: ServingTarget) -> Dispatcher:
         """The version's dispatcher (made on first use, remade when its options change)."""
         key = (target.version_id, target.sha256)
-        options = self.options_for(target)
         dispatcher = self._dispatchers.get(key)
+        # The target cache hands out the same object while nothing changed: then so is the
+        # dispatcher, without merging the options again.
+        if (
+            dispatcher is not None
+            and self._made_for.get(key) is target
+            and dispatcher.bound_to_running_loop()
+        ):
+            return dispatcher
+        options = self.options_for(target)
         if (
             dispatcher is not None
             and dispatcher.options == options
             and dispatcher.bound_to_running_loop()
         ):
             self._dispatchers.move_to_end(key)
+            self._made_for[key] = target
             return dispatcher
         if dispatcher is not None:
             self._retire(dispatcher)
@@ -155,9 +167,12 @@ class ServingCore:
 
         dispatcher = build_dispatcher(call, options)
         self._dispatchers[key] = dispatcher
+        self._made_for[key] = target
         # Kept for more versions than the model cache holds: a dispatcher is small.
         while len(self._dispatchers) > max(4 * self.cache.capacity, 64):
-            self._retire(self._dispatchers.popitem(last=False)[1])
+            old_key, old = self._dispatchers.popitem(last=False)
+            self._made_for.pop(old_key, None)
+            self._retire(old)
         return dispatcher
 
     def _retire(self, dispatcher: Dispatcher) -> None:
@@ -183,6 +198,7 @@ class ServingCore:
             if dispatcher.bound_to_running_loop():
                 await dispatcher.close()
         self._dispatchers.clear()
+        self._made_for.clear()
 
     # -- one request --------------------------------------------------------------------------
 
