@@ -109,7 +109,7 @@ def test_a_config_file_with_flags_on_top_and_credentials_required(
 
 def test_throttling_max_requests_refuses_requests_beyond_the_limit(tmp_path: Path) -> None:
     path = tmp_path / "slow.pkl"
-    path.write_bytes(pickled(SlowClassifier(delay=1.0)))  # the operator's pickle: allowed
+    path.write_bytes(pickled(SlowClassifier(delay=3.0)))  # the operator's pickle: allowed
     args = ["--model", str(path), "--public", "--throttling-max-requests", "1"]
     with running_server(tmp_path, args=args) as (url, _):
         answers: list[httpx.Response] = []
