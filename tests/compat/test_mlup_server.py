@@ -177,7 +177,8 @@ def _serve(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--model", "{tmp}/missing.skops"], "no model file at"),
+        (["--model", "{tmp}/missing.skops"], "--model: no file at"),
+        (["--model", "{model}", "--schema", "{tmp}/missing.json"], "--schema: no file at"),
         (["--model", "{model}", "--throttling-max-request-len", "0"], "throttling_max_request_len"),
         (["--model", "{model}", "--config", "{tmp}/missing.yaml"], "cannot read the config"),
         (["--is-long-predict"], "need --model"),
