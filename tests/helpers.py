@@ -114,7 +114,7 @@ def running_server(
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a loaded machine starts slowly
         while True:
             assert process.poll() is None, log_path.read_text()
             try:

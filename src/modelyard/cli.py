@@ -71,13 +71,24 @@ def _mlup_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
 
 
-def _serve_one_model(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, int, float]:
-    """mlup's single-model server: the app, where it listens, its graceful-shutdown time."""
-    from modelyard.compat import mlup
+def _single_model_config(args: argparse.Namespace) -> Any:
+    """mlup's config from --config and the options, checked before anything is migrated."""
     from modelyard.compat.mlup_config import build_config, read_config_file
 
     document = read_config_file(args.config) if args.config else None
     config = build_config(document, _mlup_overrides(args))
+    for option, path in (("--model", args.model), ("--schema", args.schema)):
+        if path is not None and not path.is_file():
+            raise ConfigError(f"{option}: no file at {path}")
+    return config
+
+
+def _serve_one_model(
+    args: argparse.Namespace, settings: Settings, config: Any
+) -> tuple[Any, str, int, float]:
+    """mlup's single-model server: the app, where it listens, its graceful-shutdown time."""
+    from modelyard.compat import mlup
+
     served = mlup.prepare_served_model(
         settings,
         config,
@@ -108,11 +119,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     given = [name for name in _SINGLE_MODEL_OPTIONS if getattr(args, name) not in (None, False)]
     if not single and (given or _mlup_overrides(args)):
         raise ConfigError("the single-model options need --model FILE (or --config FILE)")
+    config = _single_model_config(args) if single else None
     resolve_secret_key(settings)  # fail before migrating when the secret is unusable
     _migrate(settings)
     shutdown: float | None = None
     if single:
-        app, host, port, shutdown = _serve_one_model(args, settings)
+        app, host, port, shutdown = _serve_one_model(args, settings, config)
     else:
         app, host, port = create_app(settings), args.host or DEFAULT_HOST, args.port or DEFAULT_PORT
     log.info("serving on http://%s:%d (docs at /docs)", host, port)

@@ -4,6 +4,7 @@ hands `modelyard serve --model` as pickles (they run code, on purpose)."""
 from __future__ import annotations
 
 import pickle
+import threading
 import time
 from typing import Any
 
@@ -54,3 +55,28 @@ class Exploding:
 
 def pickled(model: object) -> bytes:
     return pickle.dumps(model)
+
+
+class GatedClassifier:
+    """A binary classifier whose calls wait until the test opens ``gate`` (no timing guesses)."""
+
+    def __init__(self, n_features: int = 6) -> None:
+        self.classes_ = np.array([0, 1])
+        self.n_features_in_ = n_features
+        self.gate = threading.Event()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "gate"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.gate = threading.Event()
+
+    def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
+        if not self.gate.wait(60):
+            raise TimeoutError("the test never opened the gate")
+        first = (matrix[:, 0] > 0).astype(float)
+        return np.column_stack([1 - first, first])
+
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        return self.predict_proba(matrix).argmax(axis=1)

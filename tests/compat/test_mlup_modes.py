@@ -11,7 +11,14 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.compat.mlup_support import ROWS, Exploding, SlowClassifier, is_mlup_error, pickled
+from tests.compat.mlup_support import (
+    ROWS,
+    Exploding,
+    GatedClassifier,
+    SlowClassifier,
+    is_mlup_error,
+    pickled,
+)
 from tests.helpers import sign_up
 from tests.registry.factories import skops_classifier
 
@@ -55,8 +62,8 @@ def test_batching_merges_requests_and_each_gets_its_own_rows(serve: Serve) -> No
     client = serve(
         pickled(SlowClassifier(delay=0.2)),
         mode="batching",
-        min_batch_len=100,
-        batch_worker_timeout=0.3,
+        min_batch_len=12,  # the six requests' rows: one batch once all are in
+        batch_worker_timeout=3.0,
     )
     bodies = [{"X": [[sign * (i + 1)] + [0] * 5 for sign in (1, -1)]} for i in range(6)]
     answers = _at_once(client, bodies)
@@ -81,50 +88,76 @@ def test_a_client_that_waits_longer_than_ttl_client_wait_gets_408(serve: Serve) 
     ]
 
 
+def _gate(client: TestClient) -> threading.Event:
+    gate: threading.Event = client.app.state.mlup.runtime.model.gate  # type: ignore[attr-defined]
+    return gate
+
+
 def test_a_full_queue_is_503_with_retry_after(serve: Serve) -> None:
-    client = serve(pickled(SlowClassifier(delay=0.5)), mode="queue", max_queue_size=1)
-    answers = _at_once(client, [{"X": ROWS}] * 4)
-    full = [a for a in answers if a.status_code == 503]
-    assert full and any(a.status_code == 200 for a in answers), [a.status_code for a in answers]
-    assert full[0].headers["Retry-After"] == "1"
-    is_mlup_error(full[0].json(), full[0])
-    assert full[0].json()["detail"][0]["type"] == "queue_full"
+    client = serve(pickled(GatedClassifier()), mode="queue", max_queue_size=1)
+    answers: list[httpx.Response] = []
+
+    def call() -> None:
+        answers.append(client.post("/predict", json={"X": ROWS}))
+
+    # The model holds the first request and the queue the second: the third finds it full.
+    threads = [threading.Thread(target=call) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 60
+    while not any(a.status_code == 503 for a in answers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    _gate(client).set()
+    for thread in threads:
+        thread.join()
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200, 200, 503], codes
+    full = next(a for a in answers if a.status_code == 503)
+    assert full.headers["Retry-After"] == "1"
+    is_mlup_error(full.json(), full)
+    assert full.json()["detail"] == [
+        {"loc": [], "msg": "Queue is full. Please try later.", "type": "queue_full"}
+    ]
+
+
+def _fetch_when_done(client: TestClient, predict_id: str) -> httpx.Response:
+    for _ in range(100):
+        response = client.get(f"/get-predict/{predict_id}")
+        if response.status_code != 408:
+            return response
+    raise AssertionError("the result never came")
 
 
 @pytest.mark.parametrize("mode", ["queue", "batching"])
 def test_is_long_predict_answers_a_predict_id_to_fetch_later(serve: Serve, mode: str) -> None:
     client = serve(
-        pickled(SlowClassifier(delay=2.0)),
+        pickled(GatedClassifier()),
         mode=mode,
         is_long_predict=True,
         batch_worker_timeout=0.01,
+        ttl_client_wait=0.2,
     )
-    started = time.monotonic()
+    # The model is held until the gate opens: this answer did not wait for it.
     response = client.post("/predict", json={"X": ROWS})
     assert response.status_code == 200, response.text
-    assert time.monotonic() - started < 1.5  # it did not wait for the model
     # The document's answer: the id, also in the header.
     assert response.json() == {"predict_id": response.headers["X-Predict-Id"]}
-    result = client.get(f"/get-predict/{response.json()['predict_id']}")
+    predict_id = response.json()["predict_id"]
+    pending = client.get(f"/get-predict/{predict_id}")
+    assert pending.status_code == 408  # not ready within ttl_client_wait
+    assert pending.json()["detail"][0]["type"] == "predict_wait_result_error"
+
+    _gate(client).set()
+    result = _fetch_when_done(client, predict_id)
     assert result.status_code == 200, result.text
     assert result.json() == {"predict_result": [1, 1]}
-    again = client.get(f"/get-predict/{response.json()['predict_id']}")
+    again = client.get(f"/get-predict/{predict_id}")
     assert again.json() == result.json()  # kept for ttl_predicted_data
 
     unknown = client.get("/get-predict/7d9bea07-7505-45ec-a700-40417842025b")
     assert unknown.status_code == 408
     is_mlup_error(unknown.json(), unknown)
     assert unknown.json()["detail"][0]["type"] == "predict_wait_result_error"
-
-
-def test_a_pending_result_past_the_client_wait_is_408_then_200(serve: Serve) -> None:
-    client = serve(
-        pickled(SlowClassifier(delay=1.0)), mode="queue", is_long_predict=True, ttl_client_wait=0.2
-    )
-    predict_id = client.post("/predict", json={"X": ROWS}).json()["predict_id"]
-    assert client.get(f"/get-predict/{predict_id}").status_code == 408
-    time.sleep(1.0)
-    assert client.get(f"/get-predict/{predict_id}").json() == {"predict_result": [1, 1]}
 
 
 def test_a_failed_long_prediction_is_500_predict_error_when_fetched(serve: Serve) -> None:

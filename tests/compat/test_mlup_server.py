@@ -109,7 +109,7 @@ def test_a_config_file_with_flags_on_top_and_credentials_required(
 
 def test_throttling_max_requests_refuses_requests_beyond_the_limit(tmp_path: Path) -> None:
     path = tmp_path / "slow.pkl"
-    path.write_bytes(pickled(SlowClassifier(delay=1.0)))  # the operator's pickle: allowed
+    path.write_bytes(pickled(SlowClassifier(delay=3.0)))  # the operator's pickle: allowed
     args = ["--model", str(path), "--public", "--throttling-max-requests", "1"]
     with running_server(tmp_path, args=args) as (url, _):
         answers: list[httpx.Response] = []
@@ -177,7 +177,8 @@ def _serve(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--model", "{tmp}/missing.skops"], "no model file at"),
+        (["--model", "{tmp}/missing.skops"], "--model: no file at"),
+        (["--model", "{model}", "--schema", "{tmp}/missing.json"], "--schema: no file at"),
         (["--model", "{model}", "--throttling-max-request-len", "0"], "throttling_max_request_len"),
         (["--model", "{model}", "--config", "{tmp}/missing.yaml"], "cannot read the config"),
         (["--is-long-predict"], "need --model"),
