@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from unittest.mock import patch
 
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import Column, Integer, MetaData, Table, select, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
-from modelyard.db import Database
+from modelyard.db import Database, SessionDep, _end, run_and_commit
 
 _meta = MetaData()
 _rows = Table("rows", _meta, Column("id", Integer, primary_key=True), Column("n", Integer))
@@ -91,4 +95,76 @@ def test_a_writer_that_holds_on_too_long_times_out_the_next_one(tmp_path: Path) 
     assert "database is locked" in str(failures[0])
     with database.session() as check:
         assert check.scalars(select(_rows.c.n)).all() == [1]
+    database.dispose()
+
+
+# --- the request's session: run_and_commit and the end without a thread trip ---------------
+
+
+def _session_app(database: Database) -> tuple[FastAPI, list[Session]]:
+    app = FastAPI()
+    app.state.database = database
+    seen: list[Session] = []
+
+    @app.post("/one-trip/{n}")
+    async def one_trip(n: int, session: SessionDep) -> dict[str, int]:
+        seen.append(session)
+
+        def work() -> dict[str, int]:
+            session.execute(_rows.insert().values(n=n))
+            if n < 0:
+                raise ValueError("refused")
+            return {"n": n}
+
+        return await run_and_commit(session, work)
+
+    @app.get("/nothing")
+    async def nothing(session: SessionDep) -> dict[str, bool]:
+        seen.append(session)
+        return {"ok": True}
+
+    return app, seen
+
+
+def _count(database: Database) -> int:
+    with database.session() as session:
+        return int(session.scalar(text("SELECT count(*) FROM rows")) or 0)
+
+
+def test_run_and_commit_commits_in_its_trip_and_the_dependency_does_nothing_more(
+    tmp_path: Path,
+) -> None:
+    database = _database(tmp_path)
+    app, _ = _session_app(database)
+    ends: list[bool] = []
+
+    def counted_end(session: Session, *, commit: bool) -> None:
+        ends.append(commit)
+        _end(session, commit=commit)
+
+    with patch("modelyard.db._end", side_effect=counted_end), TestClient(app) as client:
+        assert client.post("/one-trip/5").json() == {"n": 5}
+    assert ends == [True]  # one end: run_and_commit's, none from get_session
+    assert _count(database) == 1
+    database.dispose()
+
+
+def test_run_and_commit_rolls_back_when_the_work_raises(tmp_path: Path) -> None:
+    database = _database(tmp_path, busy_ms=1000)
+    app, _ = _session_app(database)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.post("/one-trip/-1").status_code == 500
+        # The write lock was freed: the next writer gets in at once.
+        assert client.post("/one-trip/2").status_code == 200
+    assert _count(database) == 1
+    database.dispose()
+
+
+def test_a_session_that_never_reached_the_database_ends_without_io(tmp_path: Path) -> None:
+    database = _database(tmp_path)
+    app, seen = _session_app(database)
+    with patch("modelyard.db.run_in_threadpool") as trip, TestClient(app) as client:
+        assert client.get("/nothing").json() == {"ok": True}
+    trip.assert_not_called()
+    assert seen and not seen[0].in_transaction()
     database.dispose()
