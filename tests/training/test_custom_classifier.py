@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from tests.helpers import Account
 from tests.training.conftest import MIN_DOCS
-from tests.training.helpers import LABELS, unique, write_folder
+from tests.training.helpers import DEADLINE_SECONDS, LABELS, unique, write_folder
 
 WRAPPER_KEYS = {
     "status",
@@ -24,7 +24,7 @@ STATUS_KEYS = {"run_id", "status", "params.label2id", "params.id2label", "tags.m
 
 
 def _wait_status(client: TestClient, account: Account, name: str, run_id: str) -> list[Any]:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + DEADLINE_SECONDS
     while True:
         rows = client.post(
             "/custom_classifier/job_status", json={"experiment_name": name}, headers=account.headers

@@ -1,4 +1,4 @@
-"""The training domain's libraries stay off the network: no telemetry, no model downloads."""
+"""The training domain stays off the network (no telemetry, no downloads) and starts light."""
 
 from __future__ import annotations
 
@@ -54,3 +54,15 @@ def test_an_operator_may_turn_telemetry_on() -> None:
         "print(is_telemetry_disabled())"
     )
     assert out == "False"
+
+
+def test_starting_the_server_does_not_import_torch() -> None:
+    # skops imports torch (through scikit-learn's estimator list) when it is first imported:
+    # that must happen on the first skops model, not when a server or worker starts.
+    out = _run(
+        "import sys\n"
+        "import modelyard.app, modelyard.cli, modelyard.training.tasks\n"
+        "heavy = ('torch', 'skops.io', 'sentence_transformers')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    assert out == "[]"

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import skops.io as sio
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -153,6 +152,10 @@ def train(trainer: str, data: Split, *, seed: int, progress: Progress) -> bytes:
     else:
         raise TrainerUnavailable(f"unknown trainer {trainer!r}; use one of {TRAINERS}")
     progress(1.0, "fitted")
+    # Imported here, not at the top: skops lists scikit-learn's estimators on import, which
+    # imports torch when it is installed (seconds), and a server must not pay that to start.
+    import skops.io as sio
+
     data_bytes: bytes = sio.dumps(model)
     return data_bytes
 
