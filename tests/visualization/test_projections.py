@@ -22,6 +22,7 @@ from tests.helpers import Account
 from tests.registry.factories import register_ok, skops_classifier
 from tests.visualization.helpers import (
     CLASSES,
+    DEADLINE_SECONDS,
     log_requests,
     project,
     register_model,
@@ -134,7 +135,7 @@ def test_progress_is_visible_while_the_job_runs(client: TestClient, alice: Accou
     code, started = project(client, alice, "blobs", "tsne")
     assert code == 202
     seen: list[tuple[str, float, str | None]] = []
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + DEADLINE_SECONDS
     while time.monotonic() < deadline:
         body = client.get(f"/api/v1/projections/{started['id']}", headers=alice.headers).json()
         seen.append((body["state"], body["progress"], body["stage"]))
