@@ -190,6 +190,7 @@ def test_the_same_input_is_answered_from_the_earlier_projection(
     assert listed["total"] == 4 and listed["items"][0]["id"] == three["id"]
 
 
+@pytest.mark.timeout(900)  # a worker compiles UMAP first: minutes on a busy machine
 def test_umap_in_three_dimensions_then_new_points_placed(
     client: TestClient, alice: Account
 ) -> None:
