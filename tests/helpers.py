@@ -112,7 +112,8 @@ def running_server(data_dir: Path, env: dict[str, str] | None = None) -> Iterato
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        # Generous: importing the service takes ~15 s of CPU, far longer on a loaded machine.
+        deadline = time.monotonic() + 180
         while True:
             assert process.poll() is None, log_path.read_text()
             try:

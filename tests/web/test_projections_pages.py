@@ -165,7 +165,7 @@ def test_a_projection_without_data_says_so(client: TestClient, alice: WebUser) -
     upload_model(alice, "empty", sample_rows=None)
     projection_id = start(alice, "empty", "pca")
     finished = wait_done(client, projection_id)
-    assert finished["job_state"] in ("NO_DATA", "NOT_SUPPORTED"), finished
+    assert finished["job_state"] in ("NO_DATA", "NOT_SUPPORTED"), finished["message"]
     page = client.get(f"/ui/projections/{projection_id}")
     assert 'role="alert"' in page.text
     assert finished["message"] and str(escape(finished["message"])) in page.text
