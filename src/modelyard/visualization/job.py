@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import pickle
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +42,6 @@ __all__ = ["Outcome", "class_labels", "neighbours", "run_projection"]
 
 log = logging.getLogger(__name__)
 
-PROGRESS_SECONDS = 0.5
 ARTIFACTS = "visualization"
 
 
@@ -62,13 +60,9 @@ class _Stop(Exception):
 
 
 def _stages(ctx: JobContext) -> Callable[[float, str], None]:
-    last = [0.0]
-
+    # A handful of stages per job: each is written (and a cancel looked for) as it starts.
     def report(fraction: float, stage: str) -> None:
-        now = time.monotonic()
-        if fraction in (0.0, 1.0) or now - last[0] >= PROGRESS_SECONDS:
-            last[0] = now
-            ctx.progress(fraction, stage)
+        ctx.progress(fraction, stage)
         ctx.raise_if_cancelled()
 
     return report

@@ -153,8 +153,8 @@ def _fit_tsne(parameters: dict[str, Any], x: np.ndarray, k: int, seed: int, n: i
         perplexity=perplexity,
         metric=str(parameters.get("metric", "euclidean")),
         n_iter=int(parameters.get("n_iter", 500)),
-        # The FFT gradient works in 1-2 dimensions only; Barnes-Hut does 3.
-        negative_gradient_method="fft" if k <= 2 else "bh",
+        # openTSNE picks Barnes-Hut for small data, FFT for large; FFT works in 1-2 dimensions.
+        negative_gradient_method="auto" if k <= 2 else "bh",
         random_state=seed,
         n_jobs=1,
         verbose=False,

@@ -206,7 +206,8 @@ def request_projection(
     )
     if not refit:
         cached = repository.cached_projection(session, target.version_id, method, cache_key)
-        if cached is not None:
+        # A job that died without recording its end (a crash) is not worth reusing.
+        if cached is not None and _state(session, caller, cached)[0] != "ERROR":
             return _read(session, caller, cached, target, cached=True)
     projection = Projection(
         id=uuid.uuid4().hex,

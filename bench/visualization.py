@@ -1,0 +1,176 @@
+"""Benchmark: a projection job against the library call it wraps (issue 6, "Speed").
+
+Run: ``.venv/bin/python bench/visualization.py [points]`` (default 10,000; a few minutes, most of
+it UMAP). It builds the service in this process on the embedded defaults (a fresh data folder,
+SQLite, in-process jobs), registers a 3-class logistic regression over 50 numeric features with
+a training sample of ``points`` rows (10 Gaussian classes in 50 dimensions), and measures:
+
+1. the reference: ``umap.UMAP(...).fit_transform`` and ``sklearn.decomposition.PCA`` on the
+   same array, in this process, after a warm-up that compiles umap-learn's numba code;
+2. a projection job of the version with the same method and parameters through the API
+   (``POST .../projections`` with ``refit`` → polling ``GET /projections/{id}`` until SUCCESS),
+   once with no quality metric and once with all of them. The job's time includes reading and
+   sampling the CSV sample, the model's predictions on it (labels), robust scaling, the fit,
+   neighbours in the original space (top_100), the metrics, and writing the JSON, parquet and
+   PNG results to the artifact store.
+
+The ratio job / direct call is the service's overhead. Each figure is the best of ``REPEATS``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import skops.io as sio
+from fastapi.testclient import TestClient
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+
+DIMS = 50
+CLASSES = 10
+REPEATS = 2
+SEED = 7
+SECRET = "bench-secret-that-is-long-enough-for-hs256-0123456789"  # noqa: S105
+ALL_METRICS = [
+    "global_score", "sammon_error", "msid", "auc_score", "stability_score", "clustering",
+    "trustworthiness", "continuity",
+]  # fmt: skip
+
+
+def dataset(points: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(SEED)
+    labels = rng.integers(0, CLASSES, size=points)
+    centres = rng.normal(size=(CLASSES, DIMS)) * 4
+    return centres[labels] + rng.normal(size=(points, DIMS)), labels
+
+
+def sample_csv(x: np.ndarray) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([f"f{i}" for i in range(DIMS)])
+    writer.writerows([[f"{v:.6f}" for v in row] for row in x])
+    return buffer.getvalue().encode()
+
+
+def best(call: Any, repeats: int = REPEATS) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def main() -> None:
+    points = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    data_dir = Path(tempfile.mkdtemp(prefix="modelyard-bench-vis-"))
+    os.environ["NUMBA_CACHE_DIR"] = str(data_dir / "numba-cache")
+    from modelyard.app import create_app
+    from modelyard.config import AuthSettings, Settings, VisualizationSettings
+    from modelyard.visualization import methods
+
+    settings = Settings(
+        environment="test",
+        data_dir=data_dir,
+        log_level="WARNING",
+        auth=AuthSettings(secret_key=SECRET, argon2_time_cost=1, argon2_memory_kib=1024),
+        visualization=VisualizationSettings(warm_up=False),
+    )
+    x, labels = dataset(points)
+    print(f"compiling umap-learn (warm-up): {methods.warm_up():.1f} s", flush=True)
+    import umap
+
+    umap_params = {"n_neighbours": 15, "min_dist": 0.1, "metric": "euclidean", "n_components": 2}
+
+    def direct_umap() -> None:
+        umap.UMAP(
+            n_neighbors=15, min_dist=0.1, n_components=2, random_state=0, transform_seed=0, n_jobs=1
+        ).fit_transform(x)
+
+    def direct_pca() -> None:
+        PCA(n_components=2, random_state=0).fit_transform(x)
+
+    reference = {"umap": best(direct_umap), "pca": best(direct_pca, 5)}
+    print(
+        f"direct: UMAP {reference['umap']:.2f} s, PCA {reference['pca'] * 1000:.0f} ms", flush=True
+    )
+
+    model = LogisticRegression(max_iter=300).fit(x[:2000], labels[:2000] % 3)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        client.post("/api/v1/users", json={"email": "bench@example.com", "password": "bench123"})
+        token = client.post(
+            "/api/v1/auth/token", json={"login": "bench@example.com", "password": "bench123"}
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        schema = [{"name": f"f{i}", "type": "float"} for i in range(DIMS)]
+        import json
+
+        registered = client.post(
+            "/api/v1/models",
+            data={"name": "bench"},
+            files={
+                "file": ("m.skops", sio.dumps(model)),
+                "input_schema": ("s.json", json.dumps(schema)),
+                "sample": ("sample.csv", sample_csv(x)),
+            },
+            headers=headers,
+        )
+        assert registered.status_code == 201, registered.text
+
+        def job(method: str, parameters: dict[str, Any], wanted: list[str]) -> None:
+            body = {
+                "parameters": parameters,
+                "training_data_sample_size": min(points, 10_000),
+                "visualization_metrics": wanted,
+            }
+            url = f"/api/v1/models/bench/versions/1/projection-params/{method}"
+            assert client.put(url, json=body, headers=headers).status_code == 200
+            started = client.post(
+                "/api/v1/models/bench/versions/1/projections",
+                json={"method": method, "refit": True},
+                headers=headers,
+            ).json()
+            while True:
+                state = client.get(f"/api/v1/projections/{started['id']}", headers=headers).json()
+                if state["state"] not in ("PENDING", "STARTED"):
+                    break
+                time.sleep(0.01)
+            assert state["state"] == "SUCCESS", state
+
+        rows = []
+        for method, parameters in (("pca", {"n_components": 2}), ("umap", umap_params)):
+            for label, wanted in (("no metrics", []), ("all metrics", ALL_METRICS)):
+                seconds = best(lambda m=method, p=parameters, w=wanted: job(m, p, w))
+                rows.append((method, label, seconds, seconds / reference[method]))
+                print(f"job {method} ({label}): {seconds:.2f} s", flush=True)
+
+    load = os.getloadavg()
+    print()
+    print(
+        f"{points:,} points x {DIMS} dimensions; {platform.machine()}, {os.cpu_count()} cores; "
+        f"Python {platform.python_version()}, umap-learn {umap.__version__}; "
+        f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
+    )
+    print("| method | direct call | job, no metrics | ratio | job, all metrics | ratio |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for method in ("pca", "umap"):
+        none = next(r for r in rows if r[0] == method and r[1] == "no metrics")
+        every = next(r for r in rows if r[0] == method and r[1] == "all metrics")
+        print(
+            f"| {method} | {reference[method]:.2f} s | {none[2]:.2f} s | {none[3]:.2f}x | "
+            f"{every[2]:.2f} s | {every[3]:.2f}x |"
+        )
+
+
+if __name__ == "__main__":
+    main()
