@@ -324,6 +324,9 @@ def test_open_a_projection_and_read_a_points_tooltip(page: Page, tmp_path: Path)
         f"Request {production.nth(1).get_attribute('data-request')}"
     )
     expect(page.locator('[data-metric="global_score"]')).to_be_visible()
+    if os.environ.get("MODELYARD_DOCS_SCREENSHOT"):
+        production.nth(2).hover()
+        page.screenshot(path=str(REPO_ROOT / "docs" / "projection.png"), full_page=True)
     expect(page.get_by_role("link", name="Scatter plot (PNG)")).to_be_visible()
     png = page.request.get(page.locator('[data-download="png"]').get_attribute("href") or "")
     assert png.status == 200 and png.body().startswith(b"\x89PNG")
