@@ -175,14 +175,14 @@ def test_a_projection_without_data_says_so(client: TestClient, alice: WebUser) -
 
 def test_a_failed_projection_says_why(client: TestClient, alice: WebUser) -> None:
     upload_model(alice, "tiny", sample_rows=6)
-    projection_id = start(alice, "tiny", "umap")
+    projection_id = start(alice, "tiny", "pca")
     finished = wait_done(client, projection_id)
     assert finished["job_state"] == "ERROR", finished["message"]
     page = client.get(f"/ui/projections/{projection_id}")
-    assert "The projection failed: umap needs at least 10 points; the data has 6" in page.text
+    assert "The projection failed: pca needs at least 10 points; the data has 6" in page.text
     assert 'class="state state-error"' in page.text
     listing = client.get("/ui/projections").text
-    assert projection_id[:10] in listing and "umap needs at least 10 points" in listing
+    assert projection_id[:10] in listing and "pca needs at least 10 points" in listing
 
 
 def test_a_refused_start_says_why(client: TestClient, alice: WebUser) -> None:
