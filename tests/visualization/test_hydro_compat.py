@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.helpers import Account
@@ -43,6 +44,7 @@ def _version(client: TestClient, account: Account, **kw: Any) -> int:
     return version_id
 
 
+@pytest.mark.timeout(900)  # a worker compiles UMAP first: minutes on a busy machine
 def test_the_documented_flow_with_umap(client: TestClient, alice: Account) -> None:
     version_id = _version(client, alice, sample_rows=100)
     log_requests(client, alice, "blobs", 30)

@@ -22,6 +22,7 @@ from tests.helpers import Account
 from tests.registry.factories import register_ok, skops_classifier
 from tests.visualization.helpers import (
     CLASSES,
+    DEADLINE_SECONDS,
     log_requests,
     project,
     register_model,
@@ -134,7 +135,7 @@ def test_progress_is_visible_while_the_job_runs(client: TestClient, alice: Accou
     code, started = project(client, alice, "blobs", "tsne")
     assert code == 202
     seen: list[tuple[str, float, str | None]] = []
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + DEADLINE_SECONDS
     while time.monotonic() < deadline:
         body = client.get(f"/api/v1/projections/{started['id']}", headers=alice.headers).json()
         seen.append((body["state"], body["progress"], body["stage"]))
@@ -189,6 +190,7 @@ def test_the_same_input_is_answered_from_the_earlier_projection(
     assert listed["total"] == 4 and listed["items"][0]["id"] == three["id"]
 
 
+@pytest.mark.timeout(900)  # a worker compiles UMAP first: minutes on a busy machine
 def test_umap_in_three_dimensions_then_new_points_placed(
     client: TestClient, alice: Account
 ) -> None:

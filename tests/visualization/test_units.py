@@ -184,6 +184,7 @@ def test_every_method_library_is_installed_here() -> None:
     } == dict.fromkeys(("umap", "tsne", "trimap", "pca"))
 
 
+@pytest.mark.timeout(900)  # compiling umap-learn takes minutes on a busy 2-core machine
 def test_the_warm_up_compiles_into_the_configured_numba_cache() -> None:
     methods.configure_numba_cache(NUMBA_CACHE)
     cache = os.environ["NUMBA_CACHE_DIR"]

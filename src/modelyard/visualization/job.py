@@ -176,8 +176,6 @@ def _project(ctx: JobContext, runtime: VisualizationRuntime, projection_id: str)
     width = train_x.shape[1] if len(training) else prod_x.shape[1]
 
     report(0.25, f"projecting with {method}" if mode == "fit" else "placing new points")
-    if method == "umap":
-        methods.wait_warm(120.0)
     transformer_key = None
     if fitted is not None:
         train_low, prod_low = fitted.low, methods.transform(fitted, prod_x)

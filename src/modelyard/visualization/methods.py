@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 # Fewer points than this make no picture worth a job (and kNN-based methods cannot run).
 MIN_POINTS = 10
+# How long a UMAP fit waits for this process's warm-up before compiling on its own.
+WARM_UP_WAIT_SECONDS = 300.0
 
 _LIBRARIES = {"umap": "umap", "tsne": "openTSNE", "trimap": "trimap", "pca": "sklearn"}
 _INSTALL = {
@@ -128,6 +130,8 @@ def fit(method: str, parameters: dict[str, Any], x: np.ndarray, *, seed: int) ->
 
 
 def _fit_umap(parameters: dict[str, Any], x: np.ndarray, k: int, seed: int) -> Fitted:
+    # Compiling the same functions twice at once only makes both slower.
+    wait_warm(WARM_UP_WAIT_SECONDS)
     import umap
 
     model = umap.UMAP(

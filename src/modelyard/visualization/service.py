@@ -255,6 +255,12 @@ def _state(
             job = None
     if job is None:
         return "ERROR", "the projection's job is gone", 0.0, None
+    if job.state in JobState.FINISHED:
+        # The job body records the projection's end before the job's own: a projection read
+        # just before that commit and its job just after is simply read again.
+        session.refresh(projection)
+        if projection.state in _FINISHED:
+            return projection.state, projection.message or "", 1.0, None
     if job.state == JobState.PENDING:
         return "PENDING", "", job.progress, job.message
     if job.state == JobState.STARTED:
