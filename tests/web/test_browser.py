@@ -312,7 +312,7 @@ def test_open_a_projection_and_read_a_points_tooltip(page: Page, tmp_path: Path)
     expect(tooltip.locator(".tip-neighbours")).to_contain_text("Nearest: request ")
     expect(page.locator("circle.pt.neighbour")).to_have_count(5)  # the other 5 points
     # Colour by confidence: the points take their confidence colour, the legend follows.
-    page.get_by_label("confidence").check()
+    page.get_by_role("radio", name="confidence").check()
     expect(point).to_have_attribute("fill", point.get_attribute("data-fill-confidence") or "?")
     expect(page.locator('[data-legend="confidence"]')).to_be_visible()
     expect(page.locator('[data-legend="class"]')).to_be_hidden()
@@ -324,6 +324,9 @@ def test_open_a_projection_and_read_a_points_tooltip(page: Page, tmp_path: Path)
         f"Request {production.nth(1).get_attribute('data-request')}"
     )
     expect(page.locator('[data-metric="global_score"]')).to_be_visible()
+    if os.environ.get("MODELYARD_DOCS_SCREENSHOT"):
+        production.nth(2).hover()
+        page.screenshot(path=str(REPO_ROOT / "docs" / "projection.png"), full_page=True)
     expect(page.get_by_role("link", name="Scatter plot (PNG)")).to_be_visible()
     png = page.request.get(page.locator('[data-download="png"]').get_attribute("href") or "")
     assert png.status == 200 and png.body().startswith(b"\x89PNG")

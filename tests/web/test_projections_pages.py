@@ -165,12 +165,24 @@ def test_a_projection_without_data_says_so(client: TestClient, alice: WebUser) -
     upload_model(alice, "empty", sample_rows=None)
     projection_id = start(alice, "empty", "pca")
     finished = wait_done(client, projection_id)
-    assert finished["job_state"] in ("NO_DATA", "NOT_SUPPORTED"), finished
+    assert finished["job_state"] in ("NO_DATA", "NOT_SUPPORTED"), finished["message"]
     page = client.get(f"/ui/projections/{projection_id}")
     assert 'role="alert"' in page.text
     assert finished["message"] and str(escape(finished["message"])) in page.text
     assert 'svg class="chart scatter"' not in page.text
     assert client.get(f"/ui/projections/{projection_id}/plot.png").status_code == 404
+
+
+def test_a_failed_projection_says_why(client: TestClient, alice: WebUser) -> None:
+    upload_model(alice, "tiny", sample_rows=6)
+    projection_id = start(alice, "tiny", "pca")
+    finished = wait_done(client, projection_id)
+    assert finished["job_state"] == "ERROR", finished["message"]
+    page = client.get(f"/ui/projections/{projection_id}")
+    assert "The projection failed: pca needs at least 10 points; the data has 6" in page.text
+    assert 'class="state state-error"' in page.text
+    listing = client.get("/ui/projections").text
+    assert projection_id[:10] in listing and "pca needs at least 10 points" in listing
 
 
 def test_a_refused_start_says_why(client: TestClient, alice: WebUser) -> None:

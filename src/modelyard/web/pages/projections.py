@@ -158,6 +158,20 @@ def start_projection(
     return page.redirect(f"/ui/projections/{read.id}", message)
 
 
+def _get(page: PageContext, projection_id: str) -> ProjectionRead:
+    """The projection, read again when it looks failed.
+
+    The service reads the projection's row, then its job: a job that ends in between looks
+    like "ERROR: the projection job failed" although its projection just finished. A fresh
+    transaction reads the finished row (see notes/visualization.md, "requests from web").
+    """
+    read = visualization.get_projection(page.db, page.signed_in, projection_id)
+    if read.state == "ERROR":
+        page.db.rollback()
+        read = visualization.get_projection(page.db, page.signed_in, projection_id)
+    return read
+
+
 def progress_of(read: ProjectionRead) -> dict[str, Any]:
     return {
         "id": read.id,
@@ -287,7 +301,7 @@ def _metrics_table(result: dict[str, Any]) -> list[dict[str, Any]]:
 def projection(request: Request, page: SignedIn, projection_id: ProjectionId) -> Response:
     """One projection: its progress, then its scatter, quality metrics and downloads."""
     me = page.signed_in
-    read = visualization.get_projection(page.db, me, projection_id)
+    read = _get(page, projection_id)
     values: dict[str, Any] = {"scatter": None, "metrics": [], "result": None}
     if read.state == "SUCCESS":
         result = visualization.projection_result(page.db, _runtime(request).store, me, read.id)
@@ -309,7 +323,7 @@ def projection(request: Request, page: SignedIn, projection_id: ProjectionId) ->
 @router.get("/projections/{projection_id}/progress.json")
 def projection_progress(page: SignedIn, projection_id: ProjectionId) -> Response:
     """The projection's progress, for the page's progress bar to poll."""
-    read = visualization.get_projection(page.db, page.signed_in, projection_id)
+    read = _get(page, projection_id)
     return JSONResponse(progress_of(read), headers={"Cache-Control": "no-store"})
 
 
