@@ -16,12 +16,14 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 # Exact versions come from constraints.txt (refresh with `make lock`); ranges from pyproject.toml.
+# torch is pinned to its CPU build, which this project's machines keep in /opt/wheels.
+PIP_FIND_LINKS_ARG := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 $(VENV)/.installed-serve: pyproject.toml constraints.txt | $(BIN)/python
-	$(BIN)/pip install -q -c constraints.txt -e '.[all]'
+	$(BIN)/pip install -q $(PIP_FIND_LINKS_ARG) -c constraints.txt -e '.[all]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml constraints.txt | $(BIN)/python
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q $(PIP_FIND_LINKS_ARG) -c constraints.txt -e '.[dev]'
 	touch $@ $(VENV)/.installed-serve
 
 serve: $(VENV)/.installed-serve  ## migrate, then serve on the embedded defaults (SQLite, in-process jobs)
