@@ -119,6 +119,10 @@ def create_app(
         RequestMiddleware, max_body_bytes=settings.http.max_body_bytes, metrics=metrics
     )
 
+    # Routes are matched in order, one regular expression each: the predict routes, the hot
+    # path, come first (no other route's path can match theirs).
+    app.include_router(predict_router, prefix=API_PREFIX)
+    app.include_router(open_inference_router)
     for router in (
         auth_router,
         users_router,
@@ -126,7 +130,6 @@ def create_app(
         admin_router,
         jobs_router,
         registry_router,
-        predict_router,
         log_router,
         training_router,
     ):
@@ -138,6 +141,5 @@ def create_app(
     app.include_router(ml_api.router)
     app.include_router(root_predict or ml_api.predict_router)
     app.include_router(custom_classifier.router)
-    app.include_router(open_inference_router)
     install_web(app, secret_key)  # the dashboard under /ui
     return app

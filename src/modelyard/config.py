@@ -242,6 +242,14 @@ class ServingSettings(BaseSettings):
     client_wait_seconds: float = Field(default=30.0, gt=0, description="Wait before 408.")
     result_ttl_seconds: int = Field(default=60, ge=1, description="Async results kept this long.")
     queue_retry_after_seconds: int = Field(default=1, ge=1, description="Retry-After of a 503.")
+    target_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="How long a resolved (caller, model, version) is kept; 0: ask the database "
+        "on every request. Changes made in this process apply at once, on other replicas "
+        "within this time.",
+    )
 
 
 class EvaluationSettings(BaseSettings):

@@ -66,3 +66,22 @@ def test_concurrent_first_requests_load_once() -> None:
         thread.join()
     assert calls == 1
     assert len({id(r) for r in results}) == 1
+
+
+def test_a_pinned_model_is_never_evicted_nor_reloaded() -> None:
+    loaded: list[int] = []
+
+    def load(t: ServingTarget) -> Any:
+        loaded.append(t.version_id)
+        return object()
+
+    cache = ModelCache(1, load)
+    pinned: Any = object()
+    cache.pin(target(7), pinned)
+    for version in (1, 2, 3):  # each evicts the one before it, never the pinned one
+        cache.get(target(version))
+    cache.clear()
+    assert cache.get(target(7)) is pinned
+    assert cache.peek(target(7)) is pinned
+    assert loaded == [1, 2, 3]
+    assert len(cache) == 1

@@ -233,18 +233,25 @@ def test_a_full_queue_answers_queue_full_with_retry_after(mode: str) -> None:
 
 
 def test_queue_workers_call_the_model_in_parallel() -> None:
-    model = EchoModel(delay=0.2)
-    dispatcher = build_dispatcher(model, ModeOptions(mode="queue", workers=4))
+    model = EchoModel()
+    # Each call waits for the other three: only four calls at once get through.
+    barrier = threading.Barrier(4, timeout=10)
+    inner = model.__call__
 
-    async def main() -> float:
-        started = time.monotonic()
+    def together(matrix: np.ndarray) -> Prediction:
+        barrier.wait()
+        return inner(matrix)
+
+    dispatcher = build_dispatcher(together, ModeOptions(mode="queue", workers=4))
+
+    async def main() -> list[Prediction]:
         try:
-            await asyncio.gather(*(dispatcher.predict(rows(i, 1)) for i in range(4)))
+            return await asyncio.gather(*(dispatcher.predict(rows(i, 1)) for i in range(4)))
         finally:
             await dispatcher.close()
-        return time.monotonic() - started
 
-    assert run(main) < 0.6  # four 0.2 s calls at once, not one after another
+    assert [p.predictions for p in run(main)] == [[float(i)] for i in range(4)]
+    assert not barrier.broken
 
 
 def test_queue_with_one_worker_calls_the_model_one_request_at_a_time() -> None:

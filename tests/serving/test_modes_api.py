@@ -65,16 +65,43 @@ def install(client: TestClient, account: Account, runtime: SlowModel) -> None:
 
 
 def concurrently(
-    client: TestClient, calls: list[tuple[str, str, Any, dict[str, str]]]
+    client: TestClient,
+    calls: list[tuple[str, str, Any, dict[str, str]]],
+    *,
+    open_gate: threading.Event | None = None,
+    after: int = 0,
+    first_alone: SlowModel | None = None,
 ) -> list[Any]:
-    """Send requests at once on the app's own event loop (the TestClient's portal)."""
+    """Send requests at once on the app's own event loop (the TestClient's portal).
+
+    With ``open_gate``: it is set once ``after`` answers have come back (the refused ones), so
+    the requests a gated model holds are answered only then, however slow the machine. With
+    ``first_alone``: the first request goes alone, and the others once that model has it.
+    """
 
     async def main() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=client.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            return await asyncio.gather(
-                *(http.request(m, url, json=body, headers=h) for m, url, body, h in calls)
-            )
+
+            def send(call: tuple[str, str, Any, dict[str, str]]) -> asyncio.Future[Any]:
+                method, url, body, headers = call
+                return asyncio.ensure_future(http.request(method, url, json=body, headers=headers))
+
+            tasks = []
+            if first_alone is not None:
+                tasks.append(send(calls[0]))
+                while first_alone.calls == 0:  # noqa: ASYNC110 (a model call has no event)
+                    await asyncio.sleep(0.01)
+                calls_left = calls[1:]
+            else:
+                calls_left = calls
+            tasks += [send(call) for call in calls_left]
+            if open_gate is not None:
+                pending = set(tasks)
+                while len(tasks) - len(pending) < after and pending:
+                    _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                open_gate.set()
+            return await asyncio.gather(*tasks)
 
     return client.portal.call(main)  # type: ignore[union-attr]
 
@@ -222,15 +249,12 @@ def test_more_requests_in_flight_than_the_limit_get_429(
     set_serving(client, alice, mode=mode, max_concurrent_requests=2, workers=2, max_wait_ms=0)
     slow = SlowModel()
     install(client, alice, slow)
-    timer = threading.Timer(1.0, slow.gate.set)
-    timer.start()
     try:
         calls = [
             ("POST", f"{PATH}/predict", {"X": [[i, 0, 0, 0]]}, alice.headers) for i in range(5)
         ]
-        answers = concurrently(client, calls)
+        answers = concurrently(client, calls, open_gate=slow.gate, after=3)
     finally:
-        timer.cancel()
         slow.gate.set()
     codes = sorted(a.status_code for a in answers)
     assert codes == [200, 200, 429, 429, 429]
@@ -246,15 +270,12 @@ def test_a_full_queue_is_a_503_with_retry_after(
     set_serving(client, alice, mode="queue", max_queue_size=2)
     slow = SlowModel()
     install(client, alice, slow)
-    timer = threading.Timer(1.0, slow.gate.set)
-    timer.start()
     try:
         calls = [
             ("POST", f"{PATH}/predict", {"X": [[i, 0, 0, 0]]}, alice.headers) for i in range(6)
         ]
-        answers = concurrently(client, calls)
+        answers = concurrently(client, calls, open_gate=slow.gate, after=3, first_alone=slow)
     finally:
-        timer.cancel()
         slow.gate.set()
     # One in the model, two waiting, three refused.
     assert sorted(a.status_code for a in answers) == [200, 200, 200, 503, 503, 503]

@@ -284,3 +284,96 @@ def test_nan_and_infinity_are_not_json(
         )
         assert response.status_code == 422
         assert response.json()["error"]["details"][0]["type"] == "json_invalid"
+
+
+def test_an_integer_beyond_float_range_is_a_422_not_a_500(
+    client: TestClient, alice: Account, model: dict[str, Any]
+) -> None:
+    huge = "1" + "0" * 400
+    for body in (
+        f'{{"X": [[{huge}, 3, true, 0.5]]}}',
+        f'[{{"age": {huge}, "visits": 3, "smoker": true}}]',
+    ):
+        response = client.post(
+            "/api/v1/models/m/predict",
+            content=body,
+            headers={**alice.headers, "Content-Type": "application/json"},
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["details"][0]["type"] == "finite_number"
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [[25, 3, True, 0.5], [-1.5, 0, False, 2]],
+        [[25, 3, 1, 0.5]],
+        [["25", 3, True, 0.5]],
+        [[25, 3, None, 0.5]],
+        [[25, 3.5, True, 0.5]],
+        [[25, 3, 2, 0.5]],
+        [[25, 3, True]],
+        [[25, 3, True, 0.5], [1, 2, 3]],
+        [[25, 3, True, [0.5]]],
+        [[1e308 * 10, 3, True, 0.5]],
+    ],
+)
+def test_the_fast_numeric_path_answers_as_the_cell_by_cell_one(rows: list[Any]) -> None:
+    """coerce_arrays tries numpy on the whole matrix first; it must agree with the slow path."""
+    from modelyard.registry import input_schema
+    from modelyard.registry.input_schema import Column, coerce_arrays
+
+    columns = [Column.model_validate(c) for c in SCHEMA]
+    fast = coerce_arrays(rows, columns)
+    original = input_schema._numeric_matrix
+    try:
+        input_schema._numeric_matrix = lambda arrays, cols: None  # type: ignore[assignment]
+        slow = coerce_arrays(rows, columns)
+    finally:
+        input_schema._numeric_matrix = original
+    assert fast[1] == slow[1]
+    if slow[0] is None:
+        assert fast[0] is None
+    else:
+        assert fast[0] is not None and np.array_equal(fast[0], slow[0])
+        assert fast[0].dtype == slow[0].dtype
+
+
+def test_a_client_that_disconnects_before_its_body_is_no_server_error(
+    client: TestClient, alice: Account, model: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """wrk closes its connections when a test ends: that was logged as an unhandled 500."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def call() -> None:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/api/v1/models/m/predict",
+            "raw_path": b"/api/v1/models/m/predict",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                (b"host", b"test"),
+                (b"content-type", b"application/json"),
+                (b"content-length", b"40"),
+                (b"authorization", alice.headers["Authorization"].encode()),
+            ],
+            "client": ("127.0.0.1", 1),
+            "server": ("test", 80),
+        }
+        await client.app(scope, receive, send)  # type: ignore[arg-type]
+
+    with caplog.at_level("ERROR", logger="modelyard.errors"):
+        client.portal.call(call)  # type: ignore[union-attr]
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+    assert not any(m.get("status") == 500 for m in sent if m["type"] == "http.response.start")

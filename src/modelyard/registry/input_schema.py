@@ -119,11 +119,14 @@ def _coerce(value: Any, kind: ColumnType) -> tuple[Any, str | None]:
     if isinstance(value, bool):
         number: float = float(value)
     elif isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer literal beyond float range
+            return None, "finite_number"
     elif isinstance(value, str):
         try:
             number = float(value.strip())
-        except ValueError:
+        except (ValueError, OverflowError):
             return None, f"{kind}_parsing"
     else:
         return None, f"{kind}_type"
@@ -212,6 +215,34 @@ def coerce_records(
     return _matrix(rows, columns), []
 
 
+def _numeric_matrix(arrays: list[Any], columns: list[Column]) -> np.ndarray | None:
+    """The matrix of rows that are all plain finite numbers fitting their columns, made by
+    numpy in one call; None when anything needs the cell-by-cell path (strings, nulls, bad
+    shapes, out-of-range values), which then says exactly what is wrong."""
+    if any(column.type == "str" for column in columns):
+        return None
+    try:
+        # Without a dtype, numpy keeps strings as strings and None as an object, so only
+        # numbers and booleans come out numeric; ragged rows raise.
+        raw = np.array(arrays)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if raw.ndim != 2 or raw.shape[1] != len(columns) or raw.dtype.kind not in "biuf":
+        return None
+    matrix = raw.astype(np.float64, copy=False)
+    if raw.dtype.kind == "f" and not np.isfinite(matrix).all():
+        return None
+    for index, column in enumerate(columns):
+        if column.type == "float":
+            continue
+        values = matrix[:, index]
+        if column.type == "int" and not np.array_equal(values, np.floor(values)):
+            return None
+        if column.type == "bool" and not np.isin(values, (0.0, 1.0)).all():
+            return None
+    return matrix
+
+
 def coerce_arrays(
     arrays: list[Any], columns: list[Column] | None, *, max_errors: int = 100
 ) -> tuple[np.ndarray | None, list[RowError]]:
@@ -220,6 +251,9 @@ def coerce_arrays(
     if not columns:
         first = next((row for row in arrays if isinstance(row, list)), [])
         columns = [Column(name=str(i)) for i in range(len(first))]
+    fast = _numeric_matrix(arrays, columns)
+    if fast is not None:
+        return fast, []
     width = len(columns)
     rows: list[list[Any]] = []
     for index, row in enumerate(arrays):

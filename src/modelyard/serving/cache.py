@@ -30,12 +30,18 @@ class ModelCache:
         self._lock = threading.Lock()
         self._items: OrderedDict[CacheKey, ModelRuntime] = OrderedDict()
         self._loading: dict[CacheKey, threading.Lock] = {}
+        # Models the cache must never evict nor reload (an operator's pickle served by
+        # ``modelyard serve --model``: the loader would refuse to load it again).
+        self._pinned: dict[CacheKey, ModelRuntime] = {}
         self.loads = 0
 
     def peek(self, target: ServingTarget) -> ModelRuntime | None:
         """The loaded model, or None; never loads (safe on the event loop)."""
         key = _key(target)
         with self._lock:
+            pinned = self._pinned.get(key)
+            if pinned is not None:
+                return pinned
             runtime = self._items.get(key)
             if runtime is not None:
                 self._items.move_to_end(key)
@@ -59,6 +65,12 @@ class ModelCache:
             self._loading.pop(key, None)
         return runtime
 
+    def pin(self, target: ServingTarget, runtime: ModelRuntime) -> None:
+        """Keep ``runtime`` for ``target`` for the life of the process: never evicted, never
+        reloaded, outside the capacity."""
+        with self._lock:
+            self._pinned[_key(target)] = runtime
+
     def put(self, target: ServingTarget, runtime: ModelRuntime) -> None:
         with self._lock:
             self._items[_key(target)] = runtime
@@ -68,8 +80,9 @@ class ModelCache:
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._items)
+            return len(self._items) + len(self._pinned)
 
     def clear(self) -> None:
+        """Forget the loaded models (the pinned ones stay)."""
         with self._lock:
             self._items.clear()

@@ -1,29 +1,37 @@
 """What predict routes share: the ``X-Predict-Id`` route class, the core, who asks and what.
 
 The caller and the version are resolved in a short session of their own that is closed before
-the model runs, so a slow model never holds a database connection.
+the model runs, so a slow model never holds a database connection; a version resolved moments
+ago comes from the target cache (``targets.py``), and with auth's credential cache a request
+that hits both does no I/O and skips the thread pool.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Annotated
-from uuid import uuid4
+from uuid import UUID
 
+import anyio.to_thread
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from starlette.datastructures import MutableHeaders
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from modelyard.auth.dependencies import SecurityDep, get_current_user
+from modelyard.auth import service as auth_service
+from modelyard.auth.dependencies import SecurityDep
+from modelyard.auth.exceptions import MissingCredentials
+from modelyard.auth.security import Security
 from modelyard.db import Database
 from modelyard.errors import error_response
 from modelyard.registry import service as registry
 from modelyard.registry.dependencies import OwnerId
 from modelyard.registry.schemas import ServingTarget
 from modelyard.serving.service import ServingCore
+from modelyard.serving.targets import TargetCache, current_generation
 
 __all__ = [
     "PREDICT_ID_HEADER",
@@ -31,16 +39,39 @@ __all__ = [
     "PredictContext",
     "PredictContextDep",
     "PredictIdRoute",
+    "new_predict_id",
     "predict_id_of",
 ]
 
 PREDICT_ID_HEADER = "X-Predict-Id"
+_HEADER_KEY = PREDICT_ID_HEADER.lower().encode()
 error_log = logging.getLogger("modelyard.errors")
+
+
+class _PredictIds:
+    """Random (version 4) UUIDs drawn 256 at a time: one ``os.urandom`` call per 256 requests
+    instead of one per request (each call lets other threads take the GIL)."""
+
+    def __init__(self, batch: int = 256) -> None:
+        self._batch = batch
+        self._ready: list[str] = []
+
+    def next(self) -> str:
+        try:
+            return self._ready.pop()
+        except IndexError:
+            raw = os.urandom(16 * self._batch)
+            fresh = [str(UUID(bytes=raw[i : i + 16], version=4)) for i in range(0, len(raw), 16)]
+            self._ready.extend(fresh[1:])
+            return fresh[0]
+
+
+new_predict_id = _PredictIds().next
 
 
 def _with_predict_id(app: ASGIApp) -> ASGIApp:
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
-        predict_id = str(uuid4())
+        predict_id = new_predict_id()
         scope.setdefault("state", {})["predict_id"] = predict_id
         started = False
 
@@ -48,11 +79,18 @@ def _with_predict_id(app: ASGIApp) -> ASGIApp:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                MutableHeaders(scope=message)[PREDICT_ID_HEADER] = predict_id
+                headers = message.setdefault("headers", [])
+                if not any(name.lower() == _HEADER_KEY for name, _ in headers):
+                    # Appended to the raw list: MutableHeaders' assignment scans and rebuilds it.
+                    message["headers"] = [*headers, (_HEADER_KEY, predict_id.encode())]
             await send(message)
 
         try:
             await app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # The client went away before its body arrived (a load test ending, a closed
+            # tab): nobody to answer, and nothing went wrong here.
+            error_log.debug("client disconnected before its predict request was read")
         except Exception:
             # Rendered here rather than by the outer middleware, so this 500 carries the id too.
             if started:
@@ -94,20 +132,53 @@ class PredictContext:
     target: ServingTarget
 
 
-def get_predict_context(
+def _resolve(
+    database: Database,
+    security: Security,
+    raw: str,
+    cache: TargetCache,
+    key: tuple[str, str | None, int | None],
+) -> PredictContext:
+    """Who asks and which version, in one short session (blocking: a worker thread)."""
+    name, version, owner_id = key
+    generation = current_generation()
+    with database.session() as session:
+        user = auth_service.authenticate_credential(session, security, raw)
+        full_key = (user.id, user.is_admin, name, version, owner_id)
+        target = cache.get(full_key)
+        if target is None:
+            target = registry.serving_target(session, user, name, version, owner_id)
+            cache.put(full_key, target, generation)
+        return PredictContext(user_id=user.id, target=target)
+
+
+async def get_predict_context(
     request: Request,
     security: SecurityDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
     owner_id: OwnerId = None,
 ) -> PredictContext:
+    raw = api_key or (bearer.credentials if bearer else None)
+    if not raw:
+        raise MissingCredentials(headers={"WWW-Authenticate": "Bearer"})
     database: Database = request.app.state.database
+    core: ServingCore = request.app.state.serving
     name: str = request.path_params["name"]
     version: str | None = request.path_params.get("version")
-    with database.session() as session:
-        user = get_current_user(session, security, bearer, api_key)
-        target = registry.serving_target(session, user, name, version, owner_id)
-        return PredictContext(user_id=user.id, target=target)
+    # The hot path, no I/O and no thread: a credential auth verified moments ago (auth's
+    # credential cache, when this build has it) and a target resolved moments ago.
+    cached_credential = getattr(auth_service, "cached_credential", None)
+    if cached_credential is not None:
+        with database.sessionmaker() as session:
+            user = cached_credential(session, security, raw)
+            if user is not None:
+                target = core.targets.get((user.id, user.is_admin, name, version, owner_id))
+                if target is not None:
+                    return PredictContext(user_id=user.id, target=target)
+    return await anyio.to_thread.run_sync(
+        _resolve, database, security, raw, core.targets, (name, version, owner_id)
+    )
 
 
 PredictContextDep = Annotated[PredictContext, Depends(get_predict_context)]

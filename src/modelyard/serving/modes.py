@@ -248,8 +248,12 @@ class Dispatcher:
         """The prediction of ``submit``; ``PredictTimeout`` (408) after ``seconds``
         (default ``client_wait_seconds``). Giving up never cancels the model's work."""
         seconds = self.options.client_wait_seconds if seconds is None else seconds
+        if future.done():
+            return future.result()
         try:
-            return await asyncio.wait_for(asyncio.shield(future), seconds)
+            # asyncio.timeout, not wait_for: no extra task per request.
+            async with asyncio.timeout(seconds):
+                return await asyncio.shield(future)
         except TimeoutError:
             raise PredictTimeout(
                 f"no result within {seconds:g} s", details={"client_wait_seconds": seconds}
@@ -461,7 +465,8 @@ class BatchingDispatcher(_QueuedDispatcher):
                     if remaining <= 0:
                         break
                     try:
-                        item = await asyncio.wait_for(self._queue.get(), remaining)
+                        async with asyncio.timeout(remaining):
+                            item = await self._queue.get()
                     except TimeoutError:
                         break
                 added, rows = self._take(batch, rows, item)

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
+import pydantic_core
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from modelyard.auth.dependencies import CurrentUser
 from modelyard.config import Settings
@@ -37,6 +38,7 @@ __all__ = ["log_router", "predict_router"]
 predict_router = APIRouter(tags=["serving"], route_class=PredictIdRoute)
 log_router = APIRouter(tags=["serving"])
 
+JSON = "application/json"
 _BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -72,7 +74,7 @@ AsyncFlag = Annotated[
 
 async def _predict(
     request: Request, core: service.ServingCore, context: Any, run_async: bool
-) -> JSONResponse:
+) -> Response:
     predict_id = predict_id_of(request)
     if run_async:
         await core.predict_async(
@@ -91,7 +93,7 @@ async def _predict(
         user_id=context.user_id,
         source="native",
     )
-    return JSONResponse(service.predict_response(result))
+    return Response(pydantic_core.to_json(service.predict_response(result)), media_type=JSON)
 
 
 _PREDICT_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -113,7 +115,7 @@ async def predict(
     core: CoreDep,
     context: PredictContextDep,
     run_async: AsyncFlag = False,
-) -> JSONResponse:
+) -> Response:
     """Predict with a model's `production` version (its latest when no alias is set)."""
     return await _predict(request, core, context, run_async)
 
@@ -131,7 +133,7 @@ async def predict_version(
     core: CoreDep,
     context: PredictContextDep,
     run_async: AsyncFlag = False,
-) -> JSONResponse:
+) -> Response:
     """Predict with one version of a model (by number, alias or `latest`)."""
     return await _predict(request, core, context, run_async)
 

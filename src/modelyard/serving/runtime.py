@@ -13,6 +13,7 @@ from modelyard.serving.log import RequestLogWriter
 from modelyard.serving.modes import ModeOptions
 from modelyard.serving.results import AsyncResults
 from modelyard.serving.service import ServingCore
+from modelyard.serving.targets import TargetCache
 from modelyard.storage import ArtifactStore
 
 __all__ = ["build_serving_core", "default_mode_options"]
@@ -62,4 +63,5 @@ def build_serving_core(
         max_rows=serving.max_rows_per_request,
         defaults=default_mode_options(settings),
         results=AsyncResults(ephemeral or MemoryStore()),
+        targets=TargetCache(serving.target_cache_seconds),
     )
