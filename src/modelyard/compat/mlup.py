@@ -101,9 +101,9 @@ class ServedModel:
 
     def pin(self, core: ServingCore) -> None:
         # The operator's file may be a pickle, which the shared loader refuses to load; so the
-        # runtime loaded at start is put back whenever the cache has evicted it.
+        # runtime loaded at start stays in the cache for the life of the process.
         if core.cache.peek(self.target) is None:
-            core.cache.put(self.target, self.runtime)
+            core.cache.pin(self.target, self.runtime)
 
 
 def _schema_document(schema_path: Path | None, config: MlupConfig) -> Any:
