@@ -109,6 +109,13 @@ def main() -> None:
     )
 
     model = LogisticRegression(max_iter=300).fit(x[:2000], labels[:2000] % 3)
+    from modelyard.db import Database
+    from modelyard.migrate import upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database.from_settings(settings)
+    upgrade(database)  # create_app does not migrate; `modelyard serve` does
+    database.dispose()
     app = create_app(settings)
     with TestClient(app) as client:
         client.post("/api/v1/users", json={"email": "bench@example.com", "password": "bench123"})

@@ -81,6 +81,8 @@ def subprocess_env(data_dir: Path, **extra: str) -> dict[str, str]:
         MODELYARD_AUTH_ARGON2_MEMORY_KIB="1024",
         MODELYARD_AUTH_ARGON2_TIME_COST="1",
         MODELYARD_AUTH_ARGON2_PARALLELISM="1",
+        # No UMAP compilation competing with the child's start (see tests/conftest.py).
+        MODELYARD_VISUALIZATION_WARM_UP="false",
     )
     env.update(extra)
     return env
