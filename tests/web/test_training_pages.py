@@ -6,6 +6,7 @@ import time
 
 from fastapi.testclient import TestClient
 
+from modelyard.training.trainers import available_trainers
 from tests.training.helpers import corpus_members, unique, zip_bytes
 from tests.web.conftest import MIN_DOCS
 from tests.web.helpers import WebUser
@@ -78,6 +79,24 @@ def test_a_refused_training_says_why(client: TestClient, alice: WebUser) -> None
     assert f"each label needs at least {MIN_DOCS} documents" in refused.text
     bad = alice.post("/ui/training/datasets", files={"file": ("x.zip", b"not a zip")})
     assert bad.status_code == 400 and 'class="error"' in bad.text
+
+
+def test_the_form_offers_each_available_trainer_and_refuses_others(
+    client: TestClient, alice: WebUser
+) -> None:
+    upload_dataset(alice)
+    page = client.get("/ui/training")
+    trainers = page.text.split('name="trainer"')[1].split("</select>")[0]
+    assert [o.split('"')[0] for o in trainers.split('<option value="')[1:]] == available_trainers()
+    assert '<option value="tfidf-logreg">' in trainers
+    dataset_id = page.text.split('<option value="')[1].split('"')[0]
+    refused = alice.post(
+        "/ui/training/runs",
+        {"dataset_id": dataset_id, "experiment_name": unique("web"), "trainer": "bogus"},
+    )
+    assert refused.status_code == 422
+    assert "unknown trainer &#39;bogus&#39;" in refused.text
+    assert "No training runs yet." in refused.text
 
 
 def test_a_finished_run_cannot_be_cancelled_and_others_runs_not_at_all(

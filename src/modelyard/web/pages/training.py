@@ -14,6 +14,7 @@ from modelyard.pagination import MAX_DB_INT
 from modelyard.training import service as training
 from modelyard.training.runtime import TrainingRuntime
 from modelyard.training.schemas import EXPERIMENT_NAME_PATTERN, TrainingRunRead
+from modelyard.training.trainers import available_trainers
 from modelyard.web.context import CsrfChecked, PageContext, SignedIn
 from modelyard.web.routing import PageRoute
 
@@ -50,6 +51,7 @@ def _training_page(
         runs=runs,
         experiments=experiments,
         min_docs=request.app.state.settings.training.min_docs_per_label,
+        trainers=available_trainers(),
         **extra,
     )
 
@@ -87,6 +89,7 @@ def start_run(
     page: CsrfChecked,
     dataset_id: Annotated[int, Form(ge=1, le=MAX_DB_INT)],
     experiment_name: Annotated[str, Form(pattern=EXPERIMENT_NAME_PATTERN)],
+    trainer: Annotated[str, Form(max_length=40)] = "tfidf-logreg",
 ) -> Response:
     """Start training a classifier on one of my datasets."""
     me = page.signed_in
@@ -98,6 +101,7 @@ def start_run(
             me,
             dataset_id=dataset_id,
             experiment_name=experiment_name.strip(),
+            trainer=trainer,
         )
     except ModelyardError as exc:
         page.db.rollback()
