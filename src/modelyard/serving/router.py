@@ -3,14 +3,17 @@ served, read the request log."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
 import pydantic_core
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from sqlalchemy.orm import Session
 
 from modelyard.auth.dependencies import CurrentUser
+from modelyard.auth.models import User
 from modelyard.config import Settings
 from modelyard.db import SessionDep
 from modelyard.pagination import MAX_DB_INT, PageParamsDep
@@ -228,6 +231,34 @@ def list_requests(
     )
 
 
+def _export(
+    exporter: Callable[..., Iterator[Any]],
+    media_type: str,
+    extension: str,
+    name: str,
+    request: Request,
+    session: Session,
+    user: User,
+    filters: dict[str, Any],
+    owner_id: int | None,
+) -> StreamingResponse:
+    settings: Settings = request.app.state.settings
+    body = exporter(
+        session,
+        request.app.state.database,
+        user,
+        name,
+        owner_id,
+        max_rows=settings.serving.log_export_max_rows,
+        **filters,
+    )
+    return StreamingResponse(
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}-requests.{extension}"'},
+    )
+
+
 @log_router.get(
     "/models/{name}/requests.csv",
     response_class=StreamingResponse,
@@ -242,20 +273,8 @@ def export_requests(
     owner_id: OwnerId = None,
 ) -> StreamingResponse:
     """Download a model's logged predictions as CSV, newest first."""
-    settings: Settings = request.app.state.settings
-    lines = export_request_log(
-        session,
-        request.app.state.database,
-        user,
-        name,
-        owner_id,
-        max_rows=settings.serving.log_export_max_rows,
-        **filters,
-    )
-    return StreamingResponse(
-        lines,
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}-requests.csv"'},
+    return _export(
+        export_request_log, "text/csv", "csv", name, request, session, user, filters, owner_id
     )
 
 
@@ -273,18 +292,14 @@ def export_requests_parquet(
     owner_id: OwnerId = None,
 ) -> StreamingResponse:
     """Download a model's logged predictions as parquet, newest first."""
-    settings: Settings = request.app.state.settings
-    chunks = export_request_log_parquet(
-        session,
-        request.app.state.database,
-        user,
+    return _export(
+        export_request_log_parquet,
+        "application/vnd.apache.parquet",
+        "parquet",
         name,
+        request,
+        session,
+        user,
+        filters,
         owner_id,
-        max_rows=settings.serving.log_export_max_rows,
-        **filters,
-    )
-    return StreamingResponse(
-        chunks,
-        media_type="application/vnd.apache.parquet",
-        headers={"Content-Disposition": f'attachment; filename="{name}-requests.parquet"'},
     )
