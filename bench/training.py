@@ -85,6 +85,9 @@ def server(data_dir: Path) -> Iterator[str]:
         MODELYARD_DATA_DIR=str(data_dir),
         MODELYARD_SECRET_KEY="bench-secret-that-is-long-enough-for-hs256-0123456789",  # noqa: S106
         MODELYARD_LOG_LEVEL="WARNING",
+        # No UMAP warm-up: it compiles numba code in the server for a minute or more of CPU
+        # after a start (visualization's, not this benchmark's), which would be timed here.
+        MODELYARD_VISUALIZATION_WARM_UP="false",
         # The minilm corpus has MINILM_PER_LABEL documents a label, fewer than the default 75.
         MODELYARD_TRAINING_MIN_DOCS_PER_LABEL=str(MINILM_PER_LABEL),
     )

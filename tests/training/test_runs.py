@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from modelyard.training import trainers
 from modelyard.training.models import TrainingRun
@@ -116,6 +117,38 @@ def test_predict_is_cached_and_checks_input(
     gone = client.post(url, json={"texts": ["galaxy comet orbit"]}, headers=alice.headers)
     assert gone.status_code == 404
     assert client.post(url, json={"texts": []}, headers=alice.headers).status_code == 422
+
+
+def test_a_cached_run_asks_the_database_only_when_its_owner_check_is_stale(
+    client: TestClient, alice: Account, bob: Account, trained: dict[str, str]
+) -> None:
+    url = f"/api/v1/training-runs/{trained['run_id']}/predict"
+    body = {"texts": ["galaxy comet orbit"]}
+    models = client.app.state.training.models  # type: ignore[attr-defined]
+    engine = client.app.state.database.engine  # type: ignore[attr-defined]
+    asked: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "training_runs" in statement:
+            asked.append(statement)
+
+    assert client.post(url, json=body, headers=alice.headers).status_code == 200
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        for _ in range(3):
+            assert client.post(url, json=body, headers=alice.headers).status_code == 200
+        assert asked == []  # vouched for moments ago: no ownership query
+        # The model is loaded, but Bob was never found to own the run: asked, and refused.
+        assert client.post(url, json=body, headers=bob.headers).status_code == 404
+        assert len(asked) == 1
+        models.owner_seconds = 0.0  # every check stale: asked on each call
+        models.forget([trained["run_id"]])
+        for _ in range(2):
+            assert client.post(url, json=body, headers=alice.headers).status_code == 200
+        assert len(asked) == 3
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+        models.owner_seconds = 5.0
 
 
 def test_predicting_with_a_run_still_training(client: TestClient, alice: Account) -> None:

@@ -8,6 +8,7 @@ worker has no app: its job bodies build one from the environment on first use.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,14 +24,40 @@ __all__ = ["ModelCache", "TrainingRuntime", "build_runtime", "register_runtime",
 
 
 class ModelCache:
-    """Loaded run models, least recently used evicted; each run is loaded once."""
+    """Loaded run models, least recently used evicted; each run is loaded once.
 
-    def __init__(self, capacity: int) -> None:
+    Beside each model, who was last found to own its run and when: a caller vouched for less
+    than ``owner_seconds`` ago predicts without asking the database (as auth trusts a verified
+    credential for that long). Deleting a run through this process forgets both at once.
+    """
+
+    def __init__(self, capacity: int, owner_seconds: float = 5.0) -> None:
         self.capacity = capacity
+        self.owner_seconds = owner_seconds
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._items: OrderedDict[str, TextModel] = OrderedDict()
+        self._owners: dict[str, tuple[int, float]] = {}
         self.loads = 0
+
+    def owned(self, run_id: str, user_id: int) -> TextModel | None:
+        """The loaded model if ``user_id`` was found to own the run moments ago; else None."""
+        with self._lock:
+            owner = self._owners.get(run_id)
+            if owner is None or owner[0] != user_id or time.monotonic() >= owner[1]:
+                return None
+            model = self._items.get(run_id)
+            if model is not None:
+                self._items.move_to_end(run_id)
+            return model
+
+    def vouch(self, run_id: str, user_id: int) -> None:
+        """Record that ``user_id`` owns the run (just checked against the database)."""
+        if self.owner_seconds <= 0:
+            return
+        with self._lock:
+            if run_id in self._items:
+                self._owners[run_id] = (user_id, time.monotonic() + self.owner_seconds)
 
     def peek(self, run_id: str) -> TextModel | None:
         """The loaded model, or None; never loads."""
@@ -56,13 +83,15 @@ class ModelCache:
                 self._items[run_id] = model
                 self._items.move_to_end(run_id)
                 while len(self._items) > self.capacity:
-                    self._items.popitem(last=False)
+                    evicted, _ = self._items.popitem(last=False)
+                    self._owners.pop(evicted, None)
         return model
 
     def forget(self, run_ids: list[str]) -> None:
         with self._lock:
             for run_id in run_ids:
                 self._items.pop(run_id, None)
+                self._owners.pop(run_id, None)
 
 
 @dataclass
@@ -87,7 +116,9 @@ def build_runtime(settings: Settings, store: ArtifactStore | None = None) -> Tra
         settings=settings,
         store=store or build_artifact_store(settings),
         tracker=tracker,
-        models=ModelCache(section.model_cache_size),
+        models=ModelCache(
+            section.model_cache_size, owner_seconds=settings.auth.credential_cache_seconds
+        ),
     )
 
 

@@ -527,20 +527,25 @@ def predict(
     """Classify ``texts`` with a finished run's model, loaded once and kept (LRU).
 
     MLflow is asked about the run only when its model is not loaded yet: a FINISHED run's
-    model never changes. Deleting a run or an experiment through this process drops its model
-    here; another replica keeps serving it until its cache evicts it.
+    model never changes. The database is asked who owns the run at most once per
+    ``credential_cache_seconds`` per caller while its model is loaded. Deleting a run or an
+    experiment through this process drops its model here; another replica keeps serving it
+    until its cache evicts it.
     """
-    _owned_run(session, caller, run_id)
-    model = runtime.models.peek(run_id)
+    model = runtime.models.owned(run_id, caller.id)
     if model is None:
-        view: RunView | None = _tracking(runtime.tracker.get_run, run_id)
-        if view is None or view.lifecycle_stage == "deleted":
-            raise RunNotFound(f"run {run_id!r} not found")
-        if view.status != "FINISHED":
-            raise RunNotFinished(
-                f"run {run_id!r} is {view.status}; it has no model to predict with"
-            )
-        model = runtime.models.get(run_id, lambda: _load(runtime, run_id))
+        _owned_run(session, caller, run_id)
+        model = runtime.models.peek(run_id)
+        if model is None:
+            view: RunView | None = _tracking(runtime.tracker.get_run, run_id)
+            if view is None or view.lifecycle_stage == "deleted":
+                raise RunNotFound(f"run {run_id!r} not found")
+            if view.status != "FINISHED":
+                raise RunNotFinished(
+                    f"run {run_id!r} is {view.status}; it has no model to predict with"
+                )
+            model = runtime.models.get(run_id, lambda: _load(runtime, run_id))
+        runtime.models.vouch(run_id, caller.id)
     return [
         PredictionRead(label=label, prediction=class_id, score=score)
         for label, class_id, score in model.predict(texts)
