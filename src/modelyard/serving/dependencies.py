@@ -18,6 +18,7 @@ import anyio.to_thread
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,7 +27,7 @@ from modelyard.auth.dependencies import SecurityDep
 from modelyard.auth.exceptions import MissingCredentials
 from modelyard.auth.security import Security
 from modelyard.db import Database
-from modelyard.errors import error_response
+from modelyard.errors import error_response, exception_response
 from modelyard.registry import service as registry
 from modelyard.registry.dependencies import OwnerId
 from modelyard.registry.schemas import ServingTarget
@@ -91,6 +92,11 @@ def _with_predict_id(app: ASGIApp) -> ASGIApp:
             # The client went away before its body arrived (a load test ending, a closed
             # tab): nobody to answer, and nothing went wrong here.
             error_log.debug("client disconnected before its predict request was read")
+        except StarletteHTTPException as exc:
+            # Raised by the route itself (405 for a wrong method): the client's mistake.
+            if started:
+                raise
+            await exception_response(scope, exc)(scope, receive, send_with_id)
         except Exception:
             # Rendered here rather than by the outer middleware, so this 500 carries the id too.
             if started:
@@ -166,16 +172,14 @@ async def get_predict_context(
     core: ServingCore = request.app.state.serving
     name: str = request.path_params["name"]
     version: str | None = request.path_params.get("version")
-    # The hot path, no I/O and no thread: a credential auth verified moments ago (auth's
-    # credential cache, when this build has it) and a target resolved moments ago.
-    cached_credential = getattr(auth_service, "cached_credential", None)
-    if cached_credential is not None:
-        with database.sessionmaker() as session:
-            user = cached_credential(session, security, raw)
-            if user is not None:
-                target = core.targets.get((user.id, user.is_admin, name, version, owner_id))
-                if target is not None:
-                    return PredictContext(user_id=user.id, target=target)
+    # No I/O and no thread: a credential auth verified moments ago (auth's credential cache)
+    # and a target resolved moments ago. Only the user's id and role are read, so the cached
+    # copy itself serves, without a session to merge it into.
+    user = auth_service.cached_identity(security, raw)
+    if user is not None:
+        target = core.targets.get((user.id, user.is_admin, name, version, owner_id))
+        if target is not None:
+            return PredictContext(user_id=user.id, target=target)
     return await anyio.to_thread.run_sync(
         _resolve, database, security, raw, core.targets, (name, version, owner_id)
     )
