@@ -8,10 +8,11 @@ that hits both does no I/O and skips the thread pool.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import anyio.to_thread
@@ -180,9 +181,59 @@ async def get_predict_context(
         target = core.targets.get((user.id, user.is_admin, name, version, owner_id))
         if target is not None:
             return PredictContext(user_id=user.id, target=target)
-    return await anyio.to_thread.run_sync(
-        _resolve, database, security, raw, core.targets, (name, version, owner_id)
-    )
+    key = (name, version, owner_id)
+    resolving = _resolving(request.app.state)
+    pending = resolving.get((raw, *key))
+    if pending is not None:
+        # The same caller and version are being resolved already (the caches' entries end for
+        # every connection at once): wait for that answer instead of a thread and queries each.
+        try:
+            return await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not pending.cancelled() or (current is not None and current.cancelling()):
+                raise
+            # That request went away before its lookup ended; this one looks up itself.
+    return await _resolve_once(resolving, (raw, *key), database, security, raw, core.targets, key)
+
+
+_Resolving = dict[tuple[str, str, str | None, int | None], "asyncio.Future[PredictContext]"]
+
+
+def _resolving(state: Any) -> _Resolving:
+    """The lookups in progress in this app, by (credential, name, version, owner)."""
+    resolving: _Resolving | None = getattr(state, "predict_resolving", None)
+    if resolving is None:
+        resolving = state.predict_resolving = {}
+    return resolving
+
+
+async def _resolve_once(
+    resolving: _Resolving,
+    pending_key: tuple[str, str, str | None, int | None],
+    database: Database,
+    security: Security,
+    raw: str,
+    cache: TargetCache,
+    key: tuple[str, str | None, int | None],
+) -> PredictContext:
+    future: asyncio.Future[PredictContext] = asyncio.get_running_loop().create_future()
+    # Its error is each waiter's to raise; with no waiter, asyncio must not log it as lost.
+    future.add_done_callback(lambda done: done.cancelled() or done.exception())
+    resolving[pending_key] = future
+    try:
+        context = await anyio.to_thread.run_sync(_resolve, database, security, raw, cache, key)
+    except Exception as exc:
+        future.set_exception(exc)
+        raise
+    except BaseException:
+        future.cancel()
+        raise
+    finally:
+        if resolving.get(pending_key) is future:
+            del resolving[pending_key]
+    future.set_result(context)
+    return context
 
 
 PredictContextDep = Annotated[PredictContext, Depends(get_predict_context)]
