@@ -3,10 +3,12 @@
 Transport adapters (the native REST route, the compatibility routes, later the inference
 protocol) resolve who asks and which version, then call ``ServingCore.predict``. Everything
 CPU-bound (JSON decoding, validation, loading, the model call) runs in worker threads, so the
-event loop only moves bytes; the one exception is a small body (``SMALL_BODY_BYTES``) in the
-queue and batching modes, decoded and checked on the loop because that costs less than the trip
-to a thread. How the model is called (direct, queue, batching), throttling and async results
-are in ``modes`` and ``results``.
+event loop only moves bytes; two exceptions, each because it costs less than the trip to a
+thread: a small body (``SMALL_BODY_BYTES``) in the queue and batching modes is decoded and
+checked on the loop, and in direct mode a small body (``INLINE_MAX_BODY_BYTES``) of a version
+measured to cost under ``inline_budget_seconds`` runs there whole (see ``ServingCore``). How
+the model is called (direct, queue, batching), throttling and async results are in ``modes``
+and ``results``.
 """
 
 from __future__ import annotations
