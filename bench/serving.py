@@ -143,6 +143,10 @@ class Modelyard:
             # The harness's model files are joblib; an admin may upload them with this setting.
             "MODELYARD_REGISTRY_ALLOW_ADMIN_PICKLE": "true",
             "MODELYARD_LOG_LEVEL": "WARNING",
+            # On a fresh data folder the UMAP warm-up compiles umap-learn's numba code in the
+            # server process for minutes (once: a kept data folder has it cached). Not serving's
+            # cost, yet it shared the CPU and the GIL with every request measured here.
+            "MODELYARD_VISUALIZATION_WARM_UP": "false",
         }
         started = time.time()
         self.process = subprocess.Popen(  # noqa: S603 - our own command

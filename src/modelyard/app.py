@@ -24,8 +24,9 @@ from modelyard.jobs.executors import build_executor
 from modelyard.jobs.router import router as jobs_router
 from modelyard.kv import build_store
 from modelyard.registry.router import router as registry_router
+from modelyard.serving.fast_path import PredictFastPath
 from modelyard.serving.open_inference import router as open_inference_router
-from modelyard.serving.router import log_router, predict_router
+from modelyard.serving.router import log_router, predict_route, predict_router
 from modelyard.serving.runtime import build_serving_core
 from modelyard.storage import build_artifact_store
 from modelyard.training.router import router as training_router
@@ -133,6 +134,14 @@ def create_app(
     app.state.metrics = metrics
 
     install_error_handlers(app)
+    # Inside the request middleware (request id, body limit, access log, metrics), in front of
+    # the router: a native predict request whose caller and version were resolved moments ago
+    # is answered there, without FastAPI's dependency solving (see serving/fast_path.py).
+    app.add_middleware(
+        PredictFastPath,
+        prefix=API_PREFIX,
+        routes={"latest": predict_route("latest"), "version": predict_route("version")},
+    )
     app.add_middleware(
         RequestMiddleware, max_body_bytes=settings.http.max_body_bytes, metrics=metrics
     )

@@ -256,6 +256,14 @@ class ServingSettings(BaseSettings):
     client_wait_seconds: float = Field(default=30.0, gt=0, description="Wait before 408.")
     result_ttl_seconds: int = Field(default=60, ge=1, description="Async results kept this long.")
     queue_retry_after_seconds: int = Field(default=1, ge=1, description="Retry-After of a 503.")
+    inline_budget_ms: float = Field(
+        default=1.0,
+        ge=0,
+        le=50,
+        description="Direct mode: a request of at most 64 KiB to a version whose requests have "
+        "lately cost at most this much CPU runs on the event loop, not in a worker thread "
+        "(the trip costs more than such a request); 0: always a worker thread.",
+    )
     target_cache_seconds: float = Field(
         default=2.0,
         ge=0,

@@ -32,6 +32,7 @@ __all__ = [
     "TooManyRequests",
     "Unauthenticated",
     "error_response",
+    "exception_response",
     "install_error_handlers",
     "native_error_body",
     "styled_route",
@@ -175,13 +176,26 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def exception_response(scope: Scope, exc: ModelyardError | StarletteHTTPException) -> JSONResponse:
+    """The answer to a service error or an HTTP exception, in the matched route's shape.
+
+    What the app's exception handlers answer; also used by routes that answer outside
+    FastAPI's handling (the native predict routes' hot path, ``serving/fast_path.py``).
+    """
+    if isinstance(exc, ModelyardError):
+        if exc.status_code >= 500:
+            log.error("service error: %s", exc.message, exc_info=exc)
+        return error_response(
+            scope, exc.status_code, exc.code, exc.message, exc.details, exc.headers
+        )
+    message = exc.detail if isinstance(exc.detail, str) else "HTTP error"
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return error_response(scope, exc.status_code, code, message, None, exc.headers)
+
+
 async def _handle_modelyard_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ModelyardError)
-    if exc.status_code >= 500:
-        log.error("service error: %s", exc.message, exc_info=exc)
-    return error_response(
-        request.scope, exc.status_code, exc.code, exc.message, exc.details, exc.headers
-    )
+    return exception_response(request.scope, exc)
 
 
 async def _handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -193,9 +207,7 @@ async def _handle_validation_error(request: Request, exc: Exception) -> JSONResp
 
 async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    message = exc.detail if isinstance(exc.detail, str) else "HTTP error"
-    code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return error_response(request.scope, exc.status_code, code, message, None, exc.headers)
+    return exception_response(request.scope, exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -44,6 +44,9 @@ class HttpMetrics:
     """Request counters and latency histograms in a registry of the app's own."""
 
     def __init__(self) -> None:
+        # (method, route, status) -> its counter and histogram: ``labels()`` takes a lock and
+        # builds its key on every call, once per request each.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "modelyard_http_requests_total",
@@ -57,6 +60,17 @@ class HttpMetrics:
             ["method", "route"],
             registry=self.registry,
         )
+
+    def record(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 def route_template(scope: Scope) -> str | None:
@@ -164,8 +178,9 @@ class RequestMiddleware:
         elapsed = time.perf_counter() - started
         route = route_template(scope) or "unmatched"
         if self.metrics is not None:
-            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
-            self.metrics.latency.labels(scope["method"], route).observe(elapsed)
+            self.metrics.record(scope["method"], route, status, elapsed)
+        if not access_log.isEnabledFor(logging.INFO):
+            return  # the target is not redacted for nobody
         access_log.info(
             "%s %s %d",
             scope["method"],

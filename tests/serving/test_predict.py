@@ -377,3 +377,16 @@ def test_a_client_that_disconnects_before_its_body_is_no_server_error(
         client.portal.call(call)  # type: ignore[union-attr]
     assert [r for r in caplog.records if r.levelname == "ERROR"] == []
     assert not any(m.get("status") == 500 for m in sent if m["type"] == "http.response.start")
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/models/m/predict", "/api/v1/models/m/versions/1/predict"]
+)
+def test_a_wrong_method_on_a_predict_route_is_405_not_500(
+    client: TestClient, alice: Account, model: dict[str, Any], path: str
+) -> None:
+    response = client.get(path, headers=alice.headers)
+    assert response.status_code == 405, response.text
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert response.headers["Allow"] == "POST"
+    assert response.headers["X-Predict-Id"]

@@ -8,7 +8,7 @@ from fastapi import Depends, Path, Query, Request
 
 from modelyard.config import Settings
 from modelyard.pagination import MAX_DB_INT
-from modelyard.registry.schemas import ALIAS_PATTERN, MODEL_NAME_PATTERN
+from modelyard.registry.schemas import ALIAS_PATTERN, MODEL_NAME_PATTERN, VERSION_REF_PATTERN
 from modelyard.storage import ArtifactStore
 
 __all__ = ["AliasName", "ArtifactsDep", "ModelName", "OwnerId", "SettingsDep", "VersionRef"]
@@ -30,7 +30,7 @@ ModelName = Annotated[str, Path(pattern=MODEL_NAME_PATTERN, description="The mod
 VersionRef = Annotated[
     str,
     Path(
-        pattern=r"^(?:[0-9]{1,9}|[a-z][a-z0-9_-]{0,63})$",
+        pattern=VERSION_REF_PATTERN,
         description="A version number, an alias, or `latest`.",
     ),
 ]

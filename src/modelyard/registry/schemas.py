@@ -12,6 +12,7 @@ from modelyard.registry.input_schema import Column
 __all__ = [
     "ALIAS_PATTERN",
     "MODEL_NAME_PATTERN",
+    "VERSION_REF_PATTERN",
     "AliasRead",
     "AliasSet",
     "ModelRead",
@@ -22,6 +23,8 @@ __all__ = [
 
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 ALIAS_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
+# How a path names a version: its number, an alias, or ``latest``.
+VERSION_REF_PATTERN = r"^(?:[0-9]{1,9}|[a-z][a-z0-9_-]{0,63})$"
 
 
 class ModelVersionRead(BaseModel):

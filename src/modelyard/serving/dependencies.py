@@ -8,16 +8,18 @@ that hits both does no I/O and skips the thread pool.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import anyio.to_thread
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,7 +28,7 @@ from modelyard.auth.dependencies import SecurityDep
 from modelyard.auth.exceptions import MissingCredentials
 from modelyard.auth.security import Security
 from modelyard.db import Database
-from modelyard.errors import error_response
+from modelyard.errors import error_response, exception_response
 from modelyard.registry import service as registry
 from modelyard.registry.dependencies import OwnerId
 from modelyard.registry.schemas import ServingTarget
@@ -91,6 +93,11 @@ def _with_predict_id(app: ASGIApp) -> ASGIApp:
             # The client went away before its body arrived (a load test ending, a closed
             # tab): nobody to answer, and nothing went wrong here.
             error_log.debug("client disconnected before its predict request was read")
+        except StarletteHTTPException as exc:
+            # Raised by the route itself (405 for a wrong method): the client's mistake.
+            if started:
+                raise
+            await exception_response(scope, exc)(scope, receive, send_with_id)
         except Exception:
             # Rendered here rather than by the outer middleware, so this 500 carries the id too.
             if started:
@@ -166,19 +173,67 @@ async def get_predict_context(
     core: ServingCore = request.app.state.serving
     name: str = request.path_params["name"]
     version: str | None = request.path_params.get("version")
-    # The hot path, no I/O and no thread: a credential auth verified moments ago (auth's
-    # credential cache, when this build has it) and a target resolved moments ago.
-    cached_credential = getattr(auth_service, "cached_credential", None)
-    if cached_credential is not None:
-        with database.sessionmaker() as session:
-            user = cached_credential(session, security, raw)
-            if user is not None:
-                target = core.targets.get((user.id, user.is_admin, name, version, owner_id))
-                if target is not None:
-                    return PredictContext(user_id=user.id, target=target)
-    return await anyio.to_thread.run_sync(
-        _resolve, database, security, raw, core.targets, (name, version, owner_id)
-    )
+    # No I/O and no thread: a credential auth verified moments ago (auth's credential cache)
+    # and a target resolved moments ago. Only the user's id and role are read, so the cached
+    # copy itself serves, without a session to merge it into.
+    user = auth_service.cached_identity(security, raw)
+    if user is not None:
+        target = core.targets.get((user.id, user.is_admin, name, version, owner_id))
+        if target is not None:
+            return PredictContext(user_id=user.id, target=target)
+    key = (name, version, owner_id)
+    resolving = _resolving(request.app.state)
+    pending = resolving.get((raw, *key))
+    if pending is not None:
+        # The same caller and version are being resolved already (the caches' entries end for
+        # every connection at once): wait for that answer instead of a thread and queries each.
+        try:
+            return await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not pending.cancelled() or (current is not None and current.cancelling()):
+                raise
+            # That request went away before its lookup ended; this one looks up itself.
+    return await _resolve_once(resolving, (raw, *key), database, security, raw, core.targets, key)
+
+
+_Resolving = dict[tuple[str, str, str | None, int | None], "asyncio.Future[PredictContext]"]
+
+
+def _resolving(state: Any) -> _Resolving:
+    """The lookups in progress in this app, by (credential, name, version, owner)."""
+    resolving: _Resolving | None = getattr(state, "predict_resolving", None)
+    if resolving is None:
+        resolving = state.predict_resolving = {}
+    return resolving
+
+
+async def _resolve_once(
+    resolving: _Resolving,
+    pending_key: tuple[str, str, str | None, int | None],
+    database: Database,
+    security: Security,
+    raw: str,
+    cache: TargetCache,
+    key: tuple[str, str | None, int | None],
+) -> PredictContext:
+    future: asyncio.Future[PredictContext] = asyncio.get_running_loop().create_future()
+    # Its error is each waiter's to raise; with no waiter, asyncio must not log it as lost.
+    future.add_done_callback(lambda done: done.cancelled() or done.exception())
+    resolving[pending_key] = future
+    try:
+        context = await anyio.to_thread.run_sync(_resolve, database, security, raw, cache, key)
+    except Exception as exc:
+        future.set_exception(exc)
+        raise
+    except BaseException:
+        future.cancel()
+        raise
+    finally:
+        if resolving.get(pending_key) is future:
+            del resolving[pending_key]
+    future.set_result(context)
+    return context
 
 
 PredictContextDep = Annotated[PredictContext, Depends(get_predict_context)]

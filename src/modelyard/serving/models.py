@@ -12,7 +12,12 @@ from sqlalchemy.types import TypeDecorator
 
 from modelyard.db import Base, utcnow
 
-__all__ = ["LogJSON", "PredictionLog"]
+__all__ = ["LogJSON", "PredictionLog", "RawJSON"]
+
+
+class RawJSON(bytes):
+    """A JSON document already encoded (a request's body, checked by a strict decoder), written
+    to a ``LogJSON`` column as it is instead of being decoded and encoded again."""
 
 
 class LogJSON(TypeDecorator[Any]):
@@ -21,7 +26,8 @@ class LogJSON(TypeDecorator[Any]):
     The log's inputs and outputs are the largest values the service writes, one per request;
     encoding them with ``json.dumps`` held the GIL long enough to slow the requests down.
     Read back as any JSON column. Python None is written as JSON ``null``, as ``JSON`` does.
-    NaN and infinities (which PostgreSQL's json refuses) become ``null`` too.
+    NaN and infinities (which PostgreSQL's json refuses) become ``null`` too. A ``RawJSON``
+    value is written as it is.
     """
 
     impl = JSON
@@ -29,6 +35,8 @@ class LogJSON(TypeDecorator[Any]):
 
     def bind_processor(self, dialect: Dialect) -> Any:
         def process(value: Any) -> str:
+            if isinstance(value, RawJSON):
+                return value.decode()
             return pydantic_core.to_json(value).decode()
 
         return process

@@ -175,6 +175,10 @@ class Dispatcher:
         self.options = options
         self.in_flight = 0
         self.calls = 0  # model calls made (a batch counts once)
+        # What one request of the serving core's direct path has cost lately (its average;
+        # None until one is answered) and how often one waited on the loop: ``ServingCore``'s.
+        self.request_cost_seconds: float | None = None
+        self.inline_waits = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from modelyard.serving.models import PredictionLog
@@ -14,8 +14,13 @@ from modelyard.serving.models import PredictionLog
 __all__ = ["count_logs", "insert_logs", "list_logs"]
 
 
+_LOG_TABLE: Table = PredictionLog.__table__  # type: ignore[assignment]
+
+
 def insert_logs(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    session.execute(insert(PredictionLog), list(rows))
+    # The table, not the class: a Core executemany, without the ORM's bulk bookkeeping per
+    # row (the request log writes one row per prediction).
+    session.execute(insert(_LOG_TABLE), list(rows))
 
 
 def _conditions(

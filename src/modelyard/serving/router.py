@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pydantic_core
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 from modelyard.auth.dependencies import CurrentUser
@@ -36,7 +37,7 @@ from modelyard.serving.schemas import (
     ServingOptionsRead,
 )
 
-__all__ = ["log_router", "predict_router"]
+__all__ = ["log_router", "predict_route", "predict_router"]
 
 predict_router = APIRouter(tags=["serving"], route_class=PredictIdRoute)
 log_router = APIRouter(tags=["serving"])
@@ -139,6 +140,16 @@ async def predict_version(
 ) -> Response:
     """Predict with one version of a model (by number, alias or `latest`)."""
     return await _predict(request, core, context, run_async)
+
+
+def predict_route(which: Literal["latest", "version"]) -> APIRoute:
+    """The route object of ``predict`` (``latest``) or ``predict_version`` (``version``)."""
+    endpoint = predict if which == "latest" else predict_version
+    return next(
+        route
+        for route in predict_router.routes
+        if isinstance(route, APIRoute) and route.endpoint is endpoint
+    )
 
 
 @log_router.get(

@@ -64,4 +64,5 @@ def build_serving_core(
         defaults=default_mode_options(settings),
         results=AsyncResults(ephemeral or MemoryStore()),
         targets=TargetCache(serving.target_cache_seconds),
+        inline_budget_seconds=serving.inline_budget_ms / 1000,
     )

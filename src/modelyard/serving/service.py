@@ -3,10 +3,12 @@
 Transport adapters (the native REST route, the compatibility routes, later the inference
 protocol) resolve who asks and which version, then call ``ServingCore.predict``. Everything
 CPU-bound (JSON decoding, validation, loading, the model call) runs in worker threads, so the
-event loop only moves bytes; the one exception is a small body (``SMALL_BODY_BYTES``) in the
-queue and batching modes, decoded and checked on the loop because that costs less than the trip
-to a thread. How the model is called (direct, queue, batching), throttling and async results
-are in ``modes`` and ``results``.
+event loop only moves bytes; two exceptions, each because it costs less than the trip to a
+thread: a small body (``SMALL_BODY_BYTES``) in the queue and batching modes is decoded and
+checked on the loop, and in direct mode a small body (``INLINE_MAX_BODY_BYTES``) of a version
+measured to cost under ``inline_budget_seconds`` runs there whole (see ``ServingCore``). How
+the model is called (direct, queue, batching), throttling and async results are in ``modes``
+and ``results``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from modelyard.serving import repository
 from modelyard.serving.cache import ModelCache
 from modelyard.serving.exceptions import InvalidPredictInput, PredictFailed, TooManyRows
 from modelyard.serving.log import RequestLogWriter
+from modelyard.serving.models import RawJSON
 from modelyard.serving.modes import Dispatcher, ModeOptions, build_dispatcher
 from modelyard.serving.results import AsyncResults
 from modelyard.serving.schemas import (
@@ -68,6 +71,11 @@ MAX_LOGGED_ROWS = 1000
 # Queue and batching modes decode and validate bodies up to this size on the event loop (a
 # 1-row request is about 400 bytes, 20 rows about 8 KB); larger ones in a worker thread.
 SMALL_BODY_BYTES = 8 * 1024
+# Direct mode: the largest body that may run on the event loop (about 160 rows of 20 numbers),
+# when its version's requests cost little (``ServingCore``'s ``inline_budget_seconds``).
+INLINE_MAX_BODY_BYTES = 64 * 1024
+# Weight of the newest request in a version's average CPU cost per request.
+_COST_WEIGHT = 0.2
 
 
 @dataclass
@@ -107,9 +115,15 @@ def parse_rows(body: Any) -> tuple[InputForm, list[Any]]:
 class ServingCore:
     """Input → validated matrix → the version's dispatcher (its mode) → result, and a log entry.
 
-    ``direct``: decoding, validation and the model call share ONE worker thread. ``queue`` and
-    ``batching``: decoding and validation run in a worker thread, then the matrix goes to the
-    version's dispatcher (see ``modes``). Throttling applies in every mode.
+    ``direct``: decoding, validation and the model call share ONE worker thread; or, when the
+    body is at most ``INLINE_MAX_BODY_BYTES`` and the version's answered requests have cost at
+    most ``inline_budget_seconds`` of CPU lately, they run right on the event loop: the trip
+    to a worker thread and back (two wake-ups, the GIL handed over twice) costs more CPU than
+    such a request itself, and a thread would hold the GIL all the same. A version that gets
+    dearer goes back to threads on its own (its average is kept on every request); 0 turns
+    this off. ``queue`` and ``batching``: decoding and validation run in a worker thread (on
+    the loop for small bodies), then the matrix goes to the version's dispatcher (see
+    ``modes``). Throttling applies in every mode.
     """
 
     def __init__(
@@ -121,8 +135,11 @@ class ServingCore:
         defaults: ModeOptions | None = None,
         results: AsyncResults | None = None,
         targets: TargetCache | None = None,
+        inline_budget_seconds: float = 0.001,
     ) -> None:
         self.cache = cache
+        self.inline_budget_seconds = inline_budget_seconds
+        self._in_threads = 0  # direct requests in worker threads now
         self.targets = targets or TargetCache(0)
         self.log = log
         self.max_rows = max_rows
@@ -229,34 +246,71 @@ class ServingCore:
         body = seen["body"]
         if isinstance(body, bytes):
             try:
-                body = seen["body"] = loads_strict(body)
+                seen["body"] = loads_strict(body)
             except ValueError as exc:
                 seen["body"] = {"unparsed_bytes": len(body)}
                 raise _invalid(f"The body is not JSON: {exc}", "json_invalid") from exc
+            # Valid JSON, so the log may store these very bytes instead of encoding them again.
+            seen["raw"], body = body, seen["body"]
         matrix, seen["n_rows"] = self._matrix(target, body)
         dispatcher.check_rows(seen["n_rows"])
         return matrix
 
-    def _prepare(
-        self, target: ServingTarget, seen: dict[str, Any], dispatcher: Dispatcher
-    ) -> tuple[np.ndarray, ModelRuntime]:
-        matrix = self._validated(target, seen, dispatcher)
+    def _runtime(self, target: ServingTarget) -> ModelRuntime:
         try:
             runtime: ModelRuntime = self.cache.get(target)
         except ModelyardError:
             raise
         except Exception as exc:
             raise PredictFailed(f"the model cannot be loaded: {exc}") from exc
-        return matrix, runtime
+        return runtime
+
+    def _prepare(
+        self, target: ServingTarget, seen: dict[str, Any], dispatcher: Dispatcher
+    ) -> tuple[np.ndarray, ModelRuntime]:
+        matrix = self._validated(target, seen, dispatcher)
+        return matrix, self._runtime(target)
 
     def _run(
-        self, target: ServingTarget, seen: dict[str, Any], dispatcher: Dispatcher
+        self,
+        target: ServingTarget,
+        seen: dict[str, Any],
+        dispatcher: Dispatcher,
+        alone_on_loop: bool = False,
     ) -> Prediction:
+        # Measured when the choice of running inline is about it: a small body, and a model
+        # loaded already (a load is once per process, not this request's cost).
+        measured = _inline_size(seen["raw_size"]) and self.cache.peek(target) is not None
+        cpu, wall = time.thread_time(), time.perf_counter()
         matrix, runtime = self._prepare(target, seen, dispatcher)
         try:
-            return runtime.predict(matrix)
+            prediction = runtime.predict(matrix)
         except Exception as exc:
             raise PredictFailed(f"{type(exc).__name__}: {exc}") from exc
+        # Answered requests only: a refused one never reaches the model, and must not make a
+        # dear model look cheap.
+        if measured:
+            cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
+            _note_cost(
+                dispatcher,
+                cpu,
+                wall,
+                alone_on_loop=alone_on_loop,
+                budget=self.inline_budget_seconds,
+            )
+        return prediction
+
+    def _inline(self, target: ServingTarget, body: Any, dispatcher: Dispatcher) -> bool:
+        """Whether a direct request runs on the event loop (see the class's docstring)."""
+        average = dispatcher.request_cost_seconds
+        return (
+            average is not None
+            and average <= self.inline_budget_seconds
+            and dispatcher.inline_waits < _MAX_INLINE_WAITS
+            and isinstance(body, bytes)
+            and _inline_size(len(body))
+            and self.cache.peek(target) is not None
+        )
 
     async def _submit(
         self, target: ServingTarget, seen: dict[str, Any], dispatcher: Dispatcher
@@ -298,7 +352,7 @@ class ServingCore:
             "status": status,
             "error": error,
             "n_rows": seen["n_rows"],
-            "input": _logged_input(seen["body"]),
+            "input": _logged_input(seen["body"], seen.get("raw")),
             "output": output,
             "latency_ms": round((time.perf_counter() - started) * 1000, 3),
             "created_at": utcnow(),
@@ -317,12 +371,23 @@ class ServingCore:
         started = time.perf_counter()
         status, error, output = 200, None, None
         # Filled in by the worker thread as far as it gets: the decoded body and its row count.
-        seen: dict[str, Any] = {"body": body, "n_rows": 0}
+        seen: dict[str, Any] = {"body": body, "n_rows": 0, "raw_size": _size(body)}
         try:
             dispatcher = self.dispatcher_for(target)
             if dispatcher.mode == "direct":
                 with dispatcher.hold():
-                    prediction = await anyio.to_thread.run_sync(self._run, target, seen, dispatcher)
+                    if self._inline(target, body, dispatcher):
+                        # A wait is the model's only while no worker thread competes.
+                        alone = self._in_threads == 0
+                        prediction = self._run(target, seen, dispatcher, alone_on_loop=alone)
+                    else:
+                        self._in_threads += 1
+                        try:
+                            prediction = await anyio.to_thread.run_sync(
+                                self._run, target, seen, dispatcher
+                            )
+                        finally:
+                            self._in_threads -= 1
             else:
                 prediction = await dispatcher.wait(await self._submit(target, seen, dispatcher))
             output = _logged_output(prediction)
@@ -420,6 +485,43 @@ class ServingCore:
         )
 
 
+# An inline request that spent this much longer than its CPU time (waiting on the model's own
+# threads, on I/O) counts as a wait; after this many, its version never runs inline again.
+# Generous, as a busy machine may also leave a thread waiting for a core now and then, and
+# counted only while none of the core's requests runs in a worker thread (which would hold
+# the GIL a while).
+_INLINE_WAIT_SECONDS = 0.05
+_MAX_INLINE_WAITS = 3
+
+
+def _size(body: Any) -> int | None:
+    return len(body) if isinstance(body, bytes) else None
+
+
+def _inline_size(size: int | None) -> bool:
+    return size is not None and size <= INLINE_MAX_BODY_BYTES
+
+
+def _note_cost(
+    dispatcher: Dispatcher, cpu: float, wall: float, *, alone_on_loop: bool, budget: float
+) -> None:
+    """Fold one answered request's CPU time into its version's average cost.
+
+    CPU time, as what matters is the work the loop would do: wall time includes waiting for
+    the GIL, which grows with every other thread of the process, not with the request. A
+    model that waits (its own threads, I/O) costs little CPU but holds the loop as long as it
+    waits; on the loop, with no worker thread competing for the GIL, that shows as wall time
+    well above CPU time, and after ``_MAX_INLINE_WAITS`` such requests its version stays in
+    threads.
+    """
+    if alone_on_loop and wall - cpu > max(_INLINE_WAIT_SECONDS, 50 * budget):
+        dispatcher.inline_waits += 1
+    average = dispatcher.request_cost_seconds
+    dispatcher.request_cost_seconds = (
+        cpu if average is None else average + _COST_WEIGHT * (cpu - average)
+    )
+
+
 def _logged_output(prediction: Prediction) -> dict[str, Any]:
     output: dict[str, Any] = {"predictions": prediction.predictions}
     if prediction.probabilities is not None:
@@ -427,11 +529,13 @@ def _logged_output(prediction: Prediction) -> dict[str, Any]:
     return output
 
 
-def _logged_input(body: Any) -> Any:
+def _logged_input(body: Any, raw: bytes | None) -> Any:
+    """What the log keeps of an input: the decoded ``body``, or ``raw``, the bytes it was
+    decoded from (the same document, not encoded again); a row count for a huge one."""
     rows = body.get("X") if isinstance(body, dict) else body
     if isinstance(rows, list) and len(rows) > MAX_LOGGED_ROWS:
         return {"truncated": True, "rows": len(rows)}
-    return body
+    return RawJSON(raw) if raw is not None else body
 
 
 def predict_response(result: PredictResult) -> dict[str, Any]:

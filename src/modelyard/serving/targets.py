@@ -88,19 +88,23 @@ class TargetCache:
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: TargetKey) -> ServingTarget | None:
-        """The cached target, or None (no I/O: safe on the event loop)."""
+    def get(self, key: TargetKey, *, count_miss: bool = True) -> ServingTarget | None:
+        """The cached target, or None (no I/O: safe on the event loop).
+
+        ``count_miss=False``: a caller that asks again on a miss (the hot path, before the
+        route) does not count it twice.
+        """
         if self.ttl_seconds <= 0:
             return None
         with self._lock:
             entry = self._items.get(key)
             if entry is None:
-                self.misses += 1
+                self.misses += count_miss
                 return None
             target, expires, generation = entry
             if expires <= time.monotonic() or generation != _generation:
                 del self._items[key]
-                self.misses += 1
+                self.misses += count_miss
                 return None
             self.hits += 1
             return target
