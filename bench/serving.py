@@ -61,6 +61,7 @@ PEERS = [
 MINIMAL = "fastapi-orjson"  # the minimal app: raw body, orjson, predict_proba
 TEMPLATE = '{"X": {ROWS}}'
 KEY_ENV = "MODELYARD_BENCH_API_KEY"
+INLINE_BUDGET_MS: str | None = None  # set from --inline-budget-ms
 # wrk's script builds each request with wrk.format(..., headers, body); a header given with -H
 # is dropped there, so this wrapper adds the key inside wrk.format, then runs the harness's
 # script unchanged.
@@ -148,6 +149,8 @@ class Modelyard:
             # cost, yet it shared the CPU and the GIL with every request measured here.
             "MODELYARD_VISUALIZATION_WARM_UP": "false",
         }
+        if INLINE_BUDGET_MS is not None:  # --inline-budget-ms: direct mode's opt-in inline calls
+            env["MODELYARD_SERVING_INLINE_BUDGET_MS"] = INLINE_BUDGET_MS
         started = time.time()
         self.process = subprocess.Popen(  # noqa: S603 - our own command
             [str(MODELYARD), "serve", "--port", str(self.port)],
@@ -264,6 +267,10 @@ def main() -> None:
     parser.add_argument("--peers", default=",".join(PEERS), help="comma-separated, or 'none'")
     parser.add_argument("--duration", type=int, default=15, help="seconds per test")
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument(
+        "--inline-budget-ms",
+        help="MODELYARD_SERVING_INLINE_BUDGET_MS for modelyard (default: the server's, 0: off)",
+    )
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--quiet-max-wait", type=float, default=10.0,
                         help="seconds to wait for a quiet machine before each test")  # fmt: skip
@@ -288,6 +295,8 @@ def main() -> None:
         return
     if args.only_modelyard:
         args.peers, args.no_forest = "none", True
+    global INLINE_BUDGET_MS
+    INLINE_BUDGET_MS = args.inline_budget_ms
 
     os.environ.setdefault("BENCH_ROOT", str(BENCH_ROOT))
     sys.path.insert(0, str(HARNESS))

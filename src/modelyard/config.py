@@ -257,12 +257,13 @@ class ServingSettings(BaseSettings):
     result_ttl_seconds: int = Field(default=60, ge=1, description="Async results kept this long.")
     queue_retry_after_seconds: int = Field(default=1, ge=1, description="Retry-After of a 503.")
     inline_budget_ms: float = Field(
-        default=1.0,
+        default=0.0,
         ge=0,
         le=50,
-        description="Direct mode: a request of at most 64 KiB to a version whose requests have "
-        "lately cost at most this much CPU runs on the event loop, not in a worker thread "
-        "(the trip costs more than such a request); 0: always a worker thread.",
+        description="Opt-in, direct mode: a request of at most 64 KiB to a version whose "
+        "requests have lately cost at most this much CPU runs on the event loop, not in a "
+        "worker thread (the trip costs more than such a request; the loop is held that long). "
+        "0 (the default): model calls never run on the event loop.",
     )
     target_cache_seconds: float = Field(
         default=2.0,

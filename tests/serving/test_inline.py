@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from modelyard.config import ServingSettings
 from modelyard.db import Database
 from modelyard.registry.loaders import Prediction
 from modelyard.registry.schemas import ServingTarget
@@ -134,6 +135,7 @@ def test_inline_requests_are_logged_like_the_others(database: Database) -> None:
         ModelCache(4, lambda target: model),  # type: ignore[arg-type, return-value]
         writer,
         max_rows=10_000,
+        inline_budget_seconds=0.001,
     )
 
     async def main() -> None:
@@ -146,3 +148,23 @@ def test_inline_requests_are_logged_like_the_others(database: Database) -> None:
     assert [e["predict_id"] for e in entries] == ["0", "1", "2"]
     assert all(e["status"] == 200 and e["n_rows"] == 1 for e in entries)
     assert all(json.loads(bytes(e["input"])) == {"X": [[1, 2]]} for e in entries)
+
+
+def test_by_default_no_model_call_runs_on_the_event_loop(database: Database) -> None:
+    assert ServingSettings().inline_budget_ms == 0  # the issue: model calls never block the loop
+    model = Model()
+    writer = RequestLogWriter(database, queue_size=1000, flush_rows=100, flush_ms=100)
+    writer.submit = lambda entry: None  # type: ignore[method-assign]
+    core = ServingCore(
+        ModelCache(4, lambda target: model),  # type: ignore[arg-type, return-value]
+        writer,
+        max_rows=10_000,
+    )
+
+    async def main() -> None:
+        for i in range(20):
+            await core.predict(TARGET, ONE_ROW, predict_id=str(i), user_id=1, source="native")
+        await core.close()
+
+    asyncio.run(main())
+    assert on_loop(model) == [False] * 20

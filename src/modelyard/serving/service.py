@@ -5,8 +5,10 @@ protocol) resolve who asks and which version, then call ``ServingCore.predict``.
 CPU-bound (JSON decoding, validation, loading, the model call) runs in worker threads, so the
 event loop only moves bytes; two exceptions, each because it costs less than the trip to a
 thread: a small body (``SMALL_BODY_BYTES``) in the queue and batching modes is decoded and
-checked on the loop, and in direct mode a small body (``INLINE_MAX_BODY_BYTES``) of a version
-measured to cost under ``inline_budget_seconds`` runs there whole (see ``ServingCore``). How
+checked on the loop, and, when the operator opts in (``inline_budget_seconds`` > 0; off by
+default, so no model call ever holds the loop), in direct mode a small body
+(``INLINE_MAX_BODY_BYTES``) of a version measured to cost under that budget runs there whole
+(see ``ServingCore``). How
 the model is called (direct, queue, batching), throttling and async results are in ``modes``
 and ``results``.
 """
@@ -120,8 +122,8 @@ class ServingCore:
     most ``inline_budget_seconds`` of CPU lately, they run right on the event loop: the trip
     to a worker thread and back (two wake-ups, the GIL handed over twice) costs more CPU than
     such a request itself, and a thread would hold the GIL all the same. A version that gets
-    dearer goes back to threads on its own (its average is kept on every request); 0 turns
-    this off. ``queue`` and ``batching``: decoding and validation run in a worker thread (on
+    dearer goes back to threads on its own (its average is kept on every request); 0 (the
+    default) turns this off. ``queue`` and ``batching``: decoding and validation run in a worker thread (on
     the loop for small bodies), then the matrix goes to the version's dispatcher (see
     ``modes``). Throttling applies in every mode.
     """
@@ -135,7 +137,7 @@ class ServingCore:
         defaults: ModeOptions | None = None,
         results: AsyncResults | None = None,
         targets: TargetCache | None = None,
-        inline_budget_seconds: float = 0.001,
+        inline_budget_seconds: float = 0.0,
     ) -> None:
         self.cache = cache
         self.inline_budget_seconds = inline_budget_seconds
