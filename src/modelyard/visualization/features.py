@@ -102,8 +102,10 @@ def training_points(
     # A repeated header name means its last column (as csv.DictReader); a short row has None.
     where = {name: i for i, name in enumerate(header)}
     width = len(header)
-    rows = [r if len(r) >= width else r + [None] * (width - len(r)) for r in rows]
-    table = list(zip(*rows, strict=False)) if rows else [() for _ in header]
+    padded: list[list[str | None]] = [
+        list(r) if len(r) >= width else [*r, *[None] * (width - len(r))] for r in rows
+    ]
+    table = list(zip(*padded, strict=False)) if padded else [() for _ in header]
     cells = [table[where[n]] for n in names]
     points = Points(
         records=[dict(zip(names, row, strict=True)) for row in zip(*cells, strict=True)]
