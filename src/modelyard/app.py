@@ -109,8 +109,9 @@ def create_app(
         app.state.visualization = build_visualization_runtime(settings, app.state.artifacts)
         register_visualization(app.state.visualization)
         # numba's cache in the data folder; UMAP compiled in a background thread, so serving
-        # starts at once and the first projection job does not pay for it.
-        prepare_visualization(settings)
+        # starts at once and the first projection job does not pay for it (only where jobs
+        # run: with Celery the workers do it).
+        prepare_visualization(settings, runs_jobs=not settings.jobs.uses_celery)
         try:
             yield
         finally:

@@ -6,7 +6,9 @@ are stored apart, the requested metrics are in the result, an unknown task id is
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -93,6 +95,55 @@ def test_the_documented_flow_with_umap(client: TestClient, alice: Account) -> No
     )
     assert refit.status_code == 202 and refit.json()["task_id"] != task_id
     assert _poll(client, alice, refit.json()["task_id"])["state"] == "SUCCESS"
+
+
+def test_every_metric_with_the_neighbours_and_counterfactuals(
+    client: TestClient, alice: Account
+) -> None:
+    version_id = _version(client, alice, sample_rows=80)
+    log_requests(client, alice, "blobs", 40)
+    every = [
+        "global_score", "sammon_error", "msid", "auc_score", "stability_score", "clustering",
+        "trustworthiness", "continuity",
+    ]  # fmt: skip
+    body = {**DOC_PARAMS, "parameters": {"n_components": 2}, "visualization_metrics": every}
+    query = f"?model_version_id={version_id}"
+    stored = client.post(f"/visualization/params/pca{query}", json=body, headers=alice.headers)
+    assert stored.status_code == 200, stored.text
+    started = client.post(f"/visualization/plottable_embeddings/pca{query}", headers=alice.headers)
+    assert started.status_code == 202
+    done = _poll(client, alice, started.json()["task_id"])
+    assert done["state"] == "SUCCESS", done
+    result = done["result"]
+    assert result["data_shape"] == [40, 2] and result["training_data_shape"] == [80, 2]
+    quality = result["visualization_metrics"]
+    assert set(quality) == {
+        "global_score", "sammon_error", "msid", "msid_score", "auc_score", "stability_score",
+        "clustering_ari", "clustering_ami", "trustworthiness", "continuity",
+    }  # fmt: skip
+    assert all(isinstance(v, float) for v in quality.values()), quality
+    assert quality["auc_score"] > 0.95 and 0.9 < quality["trustworthiness"] <= 1.0
+    labels = result["class_labels"]["class"]["data"]
+    assert len(set(labels)) == 3
+    for i, row in enumerate(result["top_100"]):
+        assert len(row) == 39 and i not in row
+        assert result["counterfactuals"][i] == [j for j in row if labels[j] != labels[i]]
+    assert any(result["counterfactuals"])
+
+
+def test_data_too_small_for_the_method_is_an_error_with_its_reason(
+    client: TestClient, alice: Account
+) -> None:
+    version_id = _version(client, alice, sample_rows=6)
+    task = client.post(
+        f"/visualization/plottable_embeddings/tsne?model_version_id={version_id}",
+        headers=alice.headers,
+    ).json()["task_id"]
+    assert _poll(client, alice, task) == {
+        "state": "ERROR",
+        "task_id": task,
+        "description": "tsne needs at least 10 points; the data has 6",
+    }
 
 
 def test_the_version_id_in_the_query_or_the_body(client: TestClient, alice: Account) -> None:
@@ -264,3 +315,46 @@ def test_the_routes_are_in_openapi_under_their_tag(client: TestClient) -> None:
         "/visualization/jobs", "/visualization/params/{method}", "/visualization/params",
         "/visualization/supported", "/visualization/health",
     }  # fmt: skip
+
+
+def _on_an_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def test_the_async_routes_do_their_database_work_off_the_event_loop(
+    client: TestClient, alice: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelyard.visualization import service
+
+    version_id = _version(client, alice, sample_rows=40)
+    calls: list[tuple[str, bool]] = []
+
+    def watched(name: str) -> Callable[..., Any]:
+        real = getattr(service, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            calls.append((name, _on_an_event_loop()))
+            return real(*args, **kwargs)
+
+        return call
+
+    for name in ("target_by_id", "request_projection", "set_params"):
+        monkeypatch.setattr(service, name, watched(name))
+    query = f"?model_version_id={version_id}"
+    for path, body in (
+        (f"/visualization/params/pca{query}", {**DOC_PARAMS, "parameters": {"n_components": 2}}),
+        (f"/visualization/params{query}", DOC_PARAMS),
+        (f"/visualization/plottable_embeddings/pca{query}", None),
+        (f"/visualization/jobs/pca{query}", None),
+        ("/visualization/jobs", {"model_version_id": version_id, "method": "pca"}),
+    ):
+        response = client.post(path, json=body, headers=alice.headers)
+        assert response.status_code in (200, 202), (path, response.text)
+        if "task_id" in response.json():
+            assert _poll(client, alice, response.json()["task_id"])["state"] == "SUCCESS"
+    assert {name for name, _ in calls} == {"target_by_id", "request_projection", "set_params"}
+    assert [c for c in calls if c[1]] == []  # none of them ran on the event loop

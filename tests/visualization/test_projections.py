@@ -310,6 +310,23 @@ def test_a_method_whose_library_is_missing_is_not_supported(
     assert trimap["available"] is False and trimap["message"] == message
 
 
+@in_process_only
+def test_a_metric_undefined_on_the_data_is_null_with_a_note(
+    client: TestClient, alice: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelyard.visualization import metrics
+
+    monkeypatch.setattr(metrics, "msid", lambda *args, **kwargs: float("nan"))
+    register_model(client, alice, sample_rows=50)
+    set_params(client, alice, "blobs", "pca", {"visualization_metrics": ["msid", "global_score"]})
+    done = _done(client, alice, "blobs")
+    assert done["state"] == "SUCCESS", done
+    result = _result(client, alice, done)
+    assert result["visualization_metrics"]["msid"] is None
+    assert isinstance(result["visualization_metrics"]["global_score"], float)
+    assert result["notes"] == ["metrics undefined on this data: ['msid']"]
+
+
 class _TextEmbedder:
     """A text classifier whose runtime has ``embed`` (as the minilm trainer's will)."""
 
@@ -421,6 +438,27 @@ def test_parameters_out_of_range_are_422_naming_the_field(
     assert shown.json()["is_default"] is True
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"parameters": {"min_dist": NaN}}',
+        b'{"parameters": {"n_neighbours": Infinity}}',
+        b'{"production_data_sample_size": NaN}',
+        b'{"parameters": {"min_dist": -Infinity}}',
+    ],
+)
+def test_nan_or_infinity_in_the_parameters_is_a_4xx_and_stores_nothing(
+    client: TestClient, alice: Account, raw: bytes
+) -> None:
+    register_model(client, alice, sample_rows=30)
+    url = "/api/v1/models/blobs/versions/1/projection-params/umap"
+    headers = {**alice.headers, "Content-Type": "application/json"}
+    response = client.put(url, content=raw, headers=headers)
+    assert response.status_code in (400, 422), response.text
+    assert set(response.json()) == {"error"}
+    assert client.get(url, headers=alice.headers).json()["is_default"] is True
+
+
 def test_defaults_until_set_and_the_two_sample_sizes_apart(
     client: TestClient, alice: Account
 ) -> None:
@@ -520,3 +558,90 @@ def test_a_crashed_job_is_an_error_and_is_not_reused(client: TestClient, alice: 
     assert failed["message"].startswith("ArtifactNotFound: artifact ")  # the job's error
     code, again = project(client, alice, "blobs", "pca")
     assert code == 202 and again["id"] != failed["id"] and again["cached"] is False
+
+
+# --- deleting the model version ---------------------------------------------------------------
+
+
+def _file_keys(client: TestClient, projection_ids: list[str]) -> list[str]:
+    from modelyard.visualization.models import Projection
+
+    keys: list[str] = []
+    with client.app.state.database.session() as session:  # type: ignore[attr-defined]
+        for projection_id in projection_ids:
+            row = session.get(Projection, projection_id)
+            assert row is not None
+            keys += [
+                k for k in (row.result_key, row.parquet_key, row.plot_key, row.transformer_key) if k
+            ]
+    return keys
+
+
+def test_deleting_a_version_deletes_its_projections_and_their_files(
+    client: TestClient, alice: Account
+) -> None:
+    register_model(client, alice, sample_rows=60)
+    log_requests(client, alice, "blobs", 20)
+    fitted = _done(client, alice, "blobs")
+    log_requests(client, alice, "blobs", 10, seed=9)
+    placed = _done(client, alice, "blobs")
+    assert (fitted["mode"], placed["mode"]) == ("fit", "transform")
+    register_model(client, alice, "other", sample_rows=40)
+    kept = _done(client, alice, "other")
+    store = client.app.state.artifacts  # type: ignore[attr-defined]
+    keys = _file_keys(client, [fitted["id"], placed["id"]])
+    kept_keys = _file_keys(client, [kept["id"]])
+    # result, parquet and plot each; the fitted transformer once (the second one reused it)
+    assert len(keys) == 7 and all(store.exists(k) for k in keys)
+
+    deleted = client.delete("/api/v1/models/blobs/versions/1", headers=alice.headers)
+    assert deleted.status_code == 204
+    assert [k for k in keys if store.exists(k)] == []
+    for projection in (fitted, placed):
+        gone = client.get(f"/api/v1/projections/{projection['id']}", headers=alice.headers)
+        assert gone.status_code == 404
+    # Another model's projections are left alone.
+    assert all(store.exists(k) for k in kept_keys)
+    assert _result(client, alice, kept)["training_data_shape"] == [40, 2]
+
+
+@in_process_only
+def test_a_job_whose_version_is_deleted_while_it_runs_leaves_no_files(
+    client: TestClient, alice: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from modelyard.visualization import methods
+
+    entered, release = threading.Event(), threading.Event()
+    real_fit = methods.fit
+
+    def held_fit(*args: Any, **kwargs: Any) -> methods.Fitted:
+        entered.set()
+        assert release.wait(60)
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(methods, "fit", held_fit)
+    store = client.app.state.artifacts  # type: ignore[attr-defined]
+    earlier = set(store.list_keys())  # the data folder is shared by the session's tests
+    register_model(client, alice, sample_rows=60)
+    versions = set(store.list_keys()) - earlier
+    code, started = project(client, alice, "blobs", "pca")
+    assert code == 202
+    try:
+        assert entered.wait(60), "the job never reached its fit"
+        deleted = client.delete("/api/v1/models/blobs/versions/1", headers=alice.headers)
+        assert deleted.status_code == 204
+    finally:
+        release.set()
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while True:
+        job = client.get(f"/api/v1/jobs/{started['job_id']}", headers=alice.headers).json()
+        if job["state"] not in ("PENDING", "STARTED"):
+            break
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
+    assert job["state"] == "SUCCESS" and job["result"]["state"] == "GONE", job
+    # The version's files went with it, and the job's (written after) when it ended.
+    assert len(versions) == 2  # the model file and the sample
+    assert set(store.list_keys()) == earlier

@@ -9,7 +9,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
+from modelyard.app import create_app
+from modelyard.config import VisualizationSettings
+from modelyard.db import Database
 from modelyard.registry.input_schema import Column
 from modelyard.visualization import methods
 from modelyard.visualization.features import (
@@ -18,7 +22,8 @@ from modelyard.visualization.features import (
     production_points,
     training_points,
 )
-from modelyard.visualization.job import neighbours
+from modelyard.visualization.job import counterfactuals, neighbours
+from tests.conftest import make_settings
 from tests.visualization.helpers import FEATURES, NUMBA_CACHE, sample_csv
 
 
@@ -132,6 +137,74 @@ def test_the_training_sample_is_a_seeded_sample_of_the_asked_size() -> None:
         training_points(b"a,b\n1,2\n", columns, 30, seed=1, runtime=None)
 
 
+def test_numbers_read_in_one_call_agree_with_reading_them_one_by_one() -> None:
+    from modelyard.visualization.features import _number, _numbers
+
+    numeric = [" 1.5 ", "1_000", "nan", "inf", "-Infinity", "1e400", "+.5", True, None, 3, 2.5]
+    other = ["", "yes", "No", "0x10", 10**400, [1], {"a": 1}, float("nan")]
+    for values in (numeric, other, numeric + other, [[1.0]] * 3, []):
+        expected = np.array([_number(v) for v in values], dtype=np.float64)
+        assert _numbers(values).tolist() == pytest.approx(expected.tolist(), nan_ok=True)
+
+
+class _Recorder:
+    """A model runtime that keeps the matrices it was asked about."""
+
+    kind = "classifier"
+    classes: ClassVar[list[str]] = ["a", "b"]
+    n_features = 3
+    feature_names = None
+
+    def __init__(self) -> None:
+        self.seen: list[np.ndarray] = []
+
+    def predict(self, matrix: np.ndarray) -> Any:
+        from modelyard.registry.loaders import Prediction
+
+        self.seen.append(np.asarray(matrix))
+        return Prediction(["a"] * len(matrix), [[0.25, 0.75]] * len(matrix))
+
+
+@pytest.mark.parametrize(
+    ("types", "cells", "labelled"),
+    [
+        (("float", "int", "float"), ["1.5", "2", " 3e2 "], True),  # numbers as text: fast
+        (("float", "int", "float"), ["1.5", "2.0", "-inf"], False),  # not finite
+        (("float", "int", "float"), ["1.5", "2.5", "3"], False),  # not whole in an int column
+        (("float", "bool", "float"), ["1.5", "yes", "3"], True),  # a bool's own rules
+        (("float", "bool", "float"), ["1.5", "1.0", "3"], False),
+        (("float", "str", "float"), ["1.5", "x", "3"], True),
+        (("float", "float", "float"), ["1.5", "", "3"], False),  # a hole
+    ],
+)
+def test_training_rows_reach_the_model_as_the_serving_schema_reads_them(
+    types: tuple[str, str, str], cells: list[str], labelled: bool
+) -> None:
+    from modelyard.registry.input_schema import coerce_records
+
+    columns = [Column(name=f"c{i}", type=t) for i, t in enumerate(types)]  # type: ignore[arg-type]
+    sample = ("c0,c1,c2\n" + ",".join(cells) + "\n" + "4,1,6\n").encode()
+    runtime = _Recorder()
+    points = training_points(sample, columns, 10, seed=0, runtime=runtime)  # type: ignore[arg-type]
+    assert points.records[0] == {"c0": cells[0], "c1": cells[1], "c2": cells[2]}
+    if not labelled:
+        assert runtime.seen == [] and points.labels == [None, None]
+        return
+    expected, errors = coerce_records(points.records, columns)
+    assert errors == [] and expected is not None
+    assert runtime.seen[0].tolist() == expected.tolist()
+    assert points.labels == ["a", "a"] and points.confidences == [0.75, 0.75]
+
+
+def test_a_short_row_of_the_training_sample_has_holes_and_no_label() -> None:
+    columns = [Column(name="a"), Column(name="b")]
+    runtime = _Recorder()
+    points = training_points(b"b,a,b\n1,2,3\n\n4\n", columns, 10, seed=0, runtime=runtime)  # type: ignore[arg-type]
+    # A repeated column name means its last column, as csv.DictReader reads it.
+    assert points.records == [{"a": "2", "b": "3"}, {"a": None, "b": None}]
+    assert points.labels == [None, None]
+
+
 def test_neighbours_are_the_nearest_others_nearest_first() -> None:
     points = np.array([[0.0], [1.0], [3.0], [7.0], [15.0]])
     assert neighbours(points, 2) == [[1, 2], [0, 2], [1, 0], [2, 1], [3, 2]]
@@ -143,6 +216,24 @@ def test_neighbours_are_the_nearest_others_nearest_first() -> None:
         [3, 2, 1, 0],
     ]
     assert neighbours(points[:1], 100) == [[]]
+
+
+def test_duplicates_are_neighbours_but_a_point_never_its_own() -> None:
+    # Among equal points the index may give a point's own row after another's, or not at all.
+    points = np.array([[0.0], [0.0], [0.0], [5.0]])
+    rows = neighbours(points, 2)
+    for i in range(3):
+        assert sorted(rows[i]) == sorted({0, 1, 2} - {i})
+    assert len(rows[3]) == 2 and set(rows[3]) <= {0, 1, 2}
+
+
+def test_counterfactuals_are_the_neighbours_of_another_class_in_order() -> None:
+    top = [[1, 2, 3], [0, 2, 3], [3, 1, 0], [2, 0, 1]]
+    assert counterfactuals(top, ["a", "a", "b", None]) == [[2, 3], [2, 3], [3, 1, 0], [2, 0, 1]]
+    assert counterfactuals(top, [1, 1.0, True, 2]) == [[3], [3], [3], [2, 0, 1]]
+    # Labels that cannot be hashed (a multi-output model's lists) are compared one by one.
+    assert counterfactuals(top, [[1], [1], [2], [2]]) == [[2, 3], [2, 3], [1, 0], [0, 1]]
+    assert counterfactuals([[]], ["a"]) == [[]] and counterfactuals([], []) == []
 
 
 def test_too_few_points_or_features_are_clear_errors() -> None:
@@ -195,3 +286,47 @@ def test_the_warm_up_compiles_into_the_configured_numba_cache() -> None:
     methods.warm_up()
     files = [name for _, _, names in os.walk(cache) for name in names]
     assert any(name.endswith((".nbi", ".nbc")) for name in files)
+
+
+@pytest.mark.parametrize(("executor", "warmed"), [("local", True), ("celery", False)])
+def test_the_server_compiles_umap_only_when_it_runs_the_jobs_itself(
+    data_dir: Path,
+    database: Database,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    executor: str,
+    warmed: bool,
+) -> None:
+    started: list[bool] = []
+    monkeypatch.setattr(methods, "start_warm_up", lambda: started.append(True))
+    settings = make_settings(
+        data_dir,
+        database_url,
+        visualization=VisualizationSettings(warm_up=True, numba_cache_dir=NUMBA_CACHE),
+    )
+    # Nothing listens on port 1: the API process only hands jobs to a broker, and has none
+    # to hand here.
+    jobs = settings.jobs.model_copy(
+        update={"executor": executor, "broker_url": "redis://127.0.0.1:1/3"}
+    )
+    with TestClient(create_app(settings.model_copy(update={"jobs": jobs}))) as client:
+        assert client.get("/visualization/health").status_code == 200
+    # With Celery the workers warm themselves up (tasks.prepare_worker, at worker start).
+    assert started == ([True] if warmed else [])
+
+
+def test_a_worker_start_points_numba_at_the_data_folder_and_warms_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelyard.jobs.registry import run_worker_start_hooks
+    from modelyard.visualization import tasks  # noqa: F401 - registers its start hook
+
+    started: list[bool] = []
+    cache: list[Path] = []
+    monkeypatch.setattr(methods, "start_warm_up", lambda: started.append(True))
+    monkeypatch.setattr(methods, "configure_numba_cache", cache.append)
+    settings = make_settings(
+        tmp_path, f"sqlite:///{tmp_path / 'm.db'}", visualization=VisualizationSettings()
+    )
+    run_worker_start_hooks(settings)
+    assert cache == [tmp_path / "numba-cache"] and started == [True]

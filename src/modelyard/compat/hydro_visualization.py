@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from modelyard.auth.dependencies import LenientUser
 from modelyard.auth.models import User
-from modelyard.db import SessionDep
+from modelyard.db import SessionDep, run_and_commit
 from modelyard.errors import BadRequest, InvalidInput, styled_route
 from modelyard.jobs.dependencies import ExecutorDep
 from modelyard.registry.schemas import ServingTarget
@@ -101,27 +101,36 @@ def _target(session: Session, user: User, query: str | None, body: dict[str, Any
     return service.target_by_id(session, user, _version_id(query, body))
 
 
-def _start(
+async def _start(
     session: Session,
     executor: Any,
     user: User,
     runtime: Any,
     method: str,
-    target: ServingTarget,
+    query: str | None,
+    body: dict[str, Any],
     *,
     refit: bool,
 ) -> JSONResponse:
-    read = service.request_projection(
-        session,
-        executor,
-        user,
-        target,
-        method,
-        refit=refit,
-        seed=runtime.settings.visualization.seed,
-    )
-    code = status.HTTP_200_OK if read.cached else status.HTTP_202_ACCEPTED
-    return JSONResponse({"task_id": read.id}, status_code=code)
+    # The version's lookup, the job's insert and the commit (which hands the job to the
+    # executor) in one trip to a worker thread: the routes read their JSON body themselves, so
+    # they are ``async``, and the event loop never waits on the database.
+    def work() -> tuple[str, bool]:
+        target = _target(session, user, query, body)
+        read = service.request_projection(
+            session,
+            executor,
+            user,
+            target,
+            method,
+            refit=refit,
+            seed=runtime.settings.visualization.seed,
+        )
+        return read.id, read.cached
+
+    task_id, cached = await run_and_commit(session, work)
+    code = status.HTTP_200_OK if cached else status.HTTP_202_ACCEPTED
+    return JSONResponse({"task_id": task_id}, status_code=code)
 
 
 @router.post("/plottable_embeddings/{method}")
@@ -137,8 +146,9 @@ async def plottable_embeddings(
     """Project a model version's data with a method (the result is reused when nothing changed)."""
     service.check_method(method)
     body = await _body(request)
-    target = _target(session, user, model_version_id, body)
-    return _start(session, executor, user, runtime, method, target, refit=False)
+    return await _start(
+        session, executor, user, runtime, method, model_version_id, body, refit=False
+    )
 
 
 @router.post("/jobs/{method}")
@@ -154,8 +164,9 @@ async def refit(
     """Fit the method again on the model version's data (a new job)."""
     service.check_method(method)
     body = await _body(request)
-    target = _target(session, user, model_version_id, body)
-    return _start(session, executor, user, runtime, method, target, refit=True)
+    return await _start(
+        session, executor, user, runtime, method, model_version_id, body, refit=True
+    )
 
 
 @router.post("/jobs")
@@ -172,8 +183,9 @@ async def refit_default(
     body = await _body(request)
     method = str(body.get("method", DEFAULT_METHOD))
     service.check_method(method)
-    target = _target(session, user, model_version_id, body)
-    return _start(session, executor, user, runtime, method, target, refit=True)
+    return await _start(
+        session, executor, user, runtime, method, model_version_id, body, refit=True
+    )
 
 
 @router.get("/jobs")
@@ -227,6 +239,16 @@ def _params_answer(read: Any) -> dict[str, Any]:
     }
 
 
+async def _store_params(
+    session: Session, user: User, method: str, query: str | None, body: dict[str, Any]
+) -> dict[str, Any]:
+    def work() -> dict[str, Any]:
+        target = _target(session, user, query, body)
+        return _params_answer(service.set_params(session, target, method, _params_body(body)))
+
+    return await run_and_commit(session, work)
+
+
 @router.post("/params/{method}")
 async def set_params(
     method: str,
@@ -238,8 +260,7 @@ async def set_params(
     """Set a method's parameters for a model version."""
     service.check_method(method)
     body = await _body(request)
-    target = _target(session, user, model_version_id, body)
-    return _params_answer(service.set_params(session, target, method, _params_body(body)))
+    return await _store_params(session, user, method, model_version_id, body)
 
 
 @router.get("/params/{method}")
@@ -259,9 +280,7 @@ async def set_params_default(
 ) -> dict[str, Any]:
     """Set UMAP's parameters for a model version (the document's POST /params/)."""
     body = await _body(request)
-    target = _target(session, user, model_version_id, body)
-    read = service.set_params(session, target, DEFAULT_METHOD, _params_body(body))
-    return _params_answer(read)
+    return await _store_params(session, user, DEFAULT_METHOD, model_version_id, body)
 
 
 @router.get("/params")

@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -70,6 +71,7 @@ __all__ = [
     "list_versions",
     "load_runtime",
     "ml_api_target",
+    "on_version_delete",
     "register_operator_model",
     "register_version",
     "resolve_model",
@@ -447,6 +449,17 @@ def get_version(
 
 # --- changing -----------------------------------------------------------------------------
 
+# The files other domains keep for a version (visualization's projection results, say). Their
+# rows go with the version by the foreign key's cascade; their files are named here, before the
+# rows are gone, and deleted with the version's own files once the deletion is committed.
+VersionFiles = Callable[[Session, int], list[str]]
+_version_files: dict[str, VersionFiles] = {}
+
+
+def on_version_delete(domain: str, files: VersionFiles) -> None:
+    """Have ``files(session, version_id)`` name a domain's files to delete with a version."""
+    _version_files[domain] = files
+
 
 def _delete_artifacts(store: ArtifactStore, keys: list[str]) -> None:
     for key in keys:
@@ -465,12 +478,14 @@ def delete_version(
     ref: str,
     owner_id: int | None,
 ) -> None:
-    """Delete one version and, once that is committed, its files; its aliases go with it."""
+    """Delete one version and, once that is committed, its files and those other domains keep
+    for it (``on_version_delete``); its aliases go with it."""
     model = resolve_model(session, caller, name, owner_id)
     version = _find_version(session, model, ref)
     for alias in [a for a in model.aliases if a.version_id == version.id]:
         model.aliases.remove(alias)
     keys = [k for k in (version.artifact_key, version.sample_key) if k]
+    keys += [key for files in _version_files.values() for key in files(session, version.id)]
     repository.delete(session, version)
     session.refresh(model)
     after_commit(session, partial(_delete_artifacts, store, keys))

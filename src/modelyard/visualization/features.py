@@ -15,6 +15,7 @@ import csv
 import io
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,9 +49,24 @@ class Points:
     labels: list[Any] = field(default_factory=list)
     confidences: list[float | None] = field(default_factory=list)
     request_ids: list[int] = field(default_factory=list)
+    # Columns whose every cell is a number or its text, read once as floats (inf and NaN as
+    # written): the training sample's, so its 10,000 x 50 cells are not parsed cell by cell
+    # for the model's predictions and again for the features.
+    floats: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def numbers(self, name: str) -> np.ndarray:
+        """``_number`` of the column's cells: NaN where a cell is no finite number."""
+        read = self.floats.get(name)
+        if read is None:
+            return _numbers([r.get(name) for r in self.records])
+        return np.where(np.isfinite(read), read, math.nan)
+
+
+def _as_points(rows: Points | list[dict[str, Any]]) -> Points:
+    return rows if isinstance(rows, Points) else Points(records=rows)
 
 
 def _columns_or_names(columns: list[Column] | None, header: list[str]) -> list[Column]:
@@ -69,11 +85,12 @@ def training_points(
 ) -> Points:
     """A seeded sample of at most ``size`` rows of the CSV training sample, with predictions."""
     try:
-        reader = csv.DictReader(io.StringIO(sample.decode("utf-8-sig")))
-        rows = list(reader)
+        reader = csv.reader(io.StringIO(sample.decode("utf-8-sig")))
+        header = next(reader, [])
+        # As csv.DictReader: blank lines are no rows.
+        rows = [row for row in reader if row]
     except (UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"the training sample is not a CSV file: {exc}") from exc
-    header = list(reader.fieldnames or [])
     cols = _columns_or_names(columns, header)
     names = [c.name for c in cols]
     missing = [n for n in names if n not in header]
@@ -82,25 +99,42 @@ def training_points(
     if len(rows) > size:
         picked = np.random.default_rng(seed).choice(len(rows), size=size, replace=False)
         rows = [rows[i] for i in sorted(picked)]
-    records = [{n: row.get(n) for n in names} for row in rows]
-    points = Points(records=records)
-    points.labels, points.confidences = _predict(records, cols, runtime)
+    # A repeated header name means its last column (as csv.DictReader); a short row has None.
+    where = {name: i for i, name in enumerate(header)}
+    width = len(header)
+    padded: list[list[str | None]] = [
+        list(r) if len(r) >= width else [*r, *[None] * (width - len(r))] for r in rows
+    ]
+    table = list(zip(*padded, strict=False)) if padded else [() for _ in header]
+    cells = [table[where[n]] for n in names]
+    points = Points(
+        records=[dict(zip(names, row, strict=True)) for row in zip(*cells, strict=True)]
+    )
+    for column, values in zip(cols, cells, strict=True):
+        if column.type in _NUMERIC:
+            read = _floats(values)
+            if read is not None:
+                points.floats[column.name] = read
+    points.labels, points.confidences = _predict(points, cols, runtime)
     return points
 
 
 def _predict(
-    records: list[dict[str, Any]], columns: list[Column], runtime: ModelRuntime | None
+    points: Points, columns: list[Column], runtime: ModelRuntime | None
 ) -> tuple[list[Any], list[float | None]]:
     """What the model says of training rows; nothing when it cannot say (bad cells)."""
-    nothing: tuple[list[Any], list[float | None]] = ([None] * len(records), [None] * len(records))
-    if runtime is None or not records:
+    nothing: tuple[list[Any], list[float | None]] = ([None] * len(points), [None] * len(points))
+    if runtime is None or not points:
         return nothing
-    cleaned = [
-        {k: (None if isinstance(v, str) and v.strip().lower() in _MISSING_TEXT else v)
-         for k, v in r.items()}
-        for r in records
-    ]  # fmt: skip
-    matrix, errors = coerce_records(cleaned, columns)
+    matrix = _finite_matrix(points, columns)
+    errors: list[Any] = []
+    if matrix is None:
+        cleaned = [
+            {k: (None if isinstance(v, str) and v.strip().lower() in _MISSING_TEXT else v)
+             for k, v in r.items()}
+            for r in points.records
+        ]  # fmt: skip
+        matrix, errors = coerce_records(cleaned, columns)
     if matrix is None or errors:
         return nothing
     try:
@@ -110,7 +144,24 @@ def _predict(
     labels = list(prediction.predictions)
     if prediction.probabilities is None:
         return labels, [None] * len(labels)
-    return labels, [float(max(row)) for row in prediction.probabilities]
+    confidences = np.max(np.asarray(prediction.probabilities, dtype=np.float64), axis=1)
+    return labels, [float(c) for c in confidences]
+
+
+def _finite_matrix(points: Points, columns: list[Column]) -> np.ndarray | None:
+    """The rows as a float matrix when every cell is a finite number (or its text, which numpy
+    reads as ``float`` does) and whole in an int column: the matrix the cell-by-cell
+    ``coerce_records`` would build. None otherwise, for that path to judge; a bool column's
+    text ("yes", "1.0") has rules of its own, so it always goes that way."""
+    if any(c.type not in ("float", "int") or c.name not in points.floats for c in columns):
+        return None
+    matrix = np.column_stack([points.floats[c.name] for c in columns])
+    if not np.isfinite(matrix).all():
+        return None
+    whole = [j for j, c in enumerate(columns) if c.type == "int"]
+    if whole and not np.array_equal(matrix[:, whole], np.floor(matrix[:, whole])):
+        return None
+    return matrix
 
 
 def _rows_of(body: Any, columns: list[Column] | None) -> list[dict[str, Any]] | None:
@@ -168,7 +219,10 @@ def _number(value: Any) -> float:
     if isinstance(value, bool):
         return 1.0 if value else 0.0
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond float range
+            return math.nan
     elif isinstance(value, str):
         text = value.strip().lower()
         if text in ("true", "yes"):
@@ -182,6 +236,25 @@ def _number(value: Any) -> float:
     else:
         return math.nan
     return number if math.isfinite(number) else math.nan
+
+
+def _floats(values: Sequence[Any]) -> np.ndarray | None:
+    """The values as floats in one numpy call, which reads numbers and their text as Python's
+    ``float`` does (None as NaN); None when one of them is something else (a word, a list)."""
+    try:
+        array = np.array(values, dtype=np.float64)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return array if array.shape == (len(values),) else None
+
+
+def _numbers(values: Sequence[Any]) -> np.ndarray:
+    """``_number`` of each value, as a vector: in one call when ``_floats`` can, else one by one."""
+    array = _floats(values)
+    if array is None:
+        return np.array([_number(v) for v in values], dtype=np.float64)
+    array[~np.isfinite(array)] = math.nan
+    return array
 
 
 @dataclass
@@ -206,17 +279,19 @@ class Encoder:
         ]
 
     def encode(
-        self, records: list[dict[str, Any]], runtime: ModelRuntime | None = None
+        self, rows: Points | list[dict[str, Any]], runtime: ModelRuntime | None = None
     ) -> tuple[np.ndarray, list[str]]:
-        """The feature matrix of ``records`` and notes on what was filled in."""
+        """The feature matrix of ``rows`` and notes on what was filled in."""
+        points = _as_points(rows)
+        records = points.records
         if self.embedding:
             return _embed(runtime, self.texts(records)), []
         notes: list[str] = []
         blocks: list[np.ndarray] = []
         if self.numeric:
-            values = np.array(
-                [[_number(r.get(n)) for n in self.numeric] for r in records], dtype=np.float64
-            ).reshape(len(records), len(self.numeric))
+            values = np.empty((len(records), len(self.numeric)))
+            for j, name in enumerate(self.numeric):
+                values[:, j] = points.numbers(name)
             for j, name in enumerate(self.numeric):
                 gaps = np.isnan(values[:, j])
                 if gaps.any():
@@ -260,12 +335,14 @@ def _embed(runtime: ModelRuntime | None, texts: list[str]) -> np.ndarray:
 
 def fit_encoder(
     columns: list[Column] | None,
-    records: list[dict[str, Any]],
+    rows: Points | list[dict[str, Any]],
     *,
     runtime: ModelRuntime | None,
     max_categories: int,
 ) -> Encoder:
-    """An encoder fitted on ``records``: the model's embedding if it has one, else by type."""
+    """An encoder fitted on ``rows``: the model's embedding if it has one, else by type."""
+    points = _as_points(rows)
+    records = points.records
     if columns is None:
         names = sorted({k for r in records for k in r})
         columns = [Column(name=n) for n in names]
@@ -276,7 +353,7 @@ def fit_encoder(
     medians: list[float] = []
     scales: list[float] = []
     for name in numeric:
-        values = np.array([_number(r.get(name)) for r in records], dtype=np.float64)
+        values = points.numbers(name)
         finite = values[np.isfinite(values)]
         if finite.size == 0:
             medians.append(0.0)

@@ -38,7 +38,7 @@ from modelyard.visualization.features import (
 from modelyard.visualization.runtime import VisualizationRuntime, runtime_for
 from modelyard.visualization.schemas import ProjectionParams
 
-__all__ = ["Outcome", "class_labels", "neighbours", "run_projection"]
+__all__ = ["Outcome", "class_labels", "counterfactuals", "neighbours", "run_projection"]
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +80,28 @@ def run_projection(ctx: JobContext) -> dict[str, Any]:
     except (DataError, methods.MethodError, metrics.MetricInputError) as exc:
         _finish(ctx, projection_id, "ERROR", message=str(exc))
         return {"projection_id": projection_id, "state": "ERROR"}
-    _finish(ctx, projection_id, "SUCCESS", message="", **done)
+    if not _finish(ctx, projection_id, "SUCCESS", message="", **done):
+        # The projection went while the job ran (its model version was deleted, say): nothing
+        # names the files just written any more.
+        _discard(runtime, [v for k, v in done.items() if k.endswith("_key") and v])
+        return {"projection_id": projection_id, "state": "GONE"}
     return {"projection_id": projection_id, "state": "SUCCESS"}
 
 
-def _finish(ctx: JobContext, projection_id: str, state: str, **values: Any) -> None:
+def _finish(ctx: JobContext, projection_id: str, state: str, **values: Any) -> bool:
+    """Record the end; False when the projection is gone (or ended already)."""
     with ctx.database.session() as session:
-        repository.finish(session, projection_id, state=state, finished_at=utcnow(), **values)
+        return repository.finish(
+            session, projection_id, state=state, finished_at=utcnow(), **values
+        )
+
+
+def _discard(runtime: VisualizationRuntime, keys: list[str]) -> None:
+    for key in keys:
+        try:
+            runtime.store.delete(key)
+        except Exception:
+            log.exception("could not delete artifact %s", key)
 
 
 def _load_model(runtime: VisualizationRuntime, target: ServingTarget) -> ModelRuntime | None:
@@ -166,12 +181,12 @@ def _project(ctx: JobContext, runtime: VisualizationRuntime, projection_id: str)
     if encoder is None:
         encoder = fit_encoder(
             columns,
-            training.records if training else production.records,
+            training if training else production,
             runtime=model,
             max_categories=settings.max_categories,
         )
-    train_x, train_notes = encoder.encode(training.records, model)
-    prod_x, prod_notes = encoder.encode(production.records, model)
+    train_x, train_notes = encoder.encode(training, model)
+    prod_x, prod_notes = encoder.encode(production, model)
     notes += [f"training: {n}" for n in train_notes] + [f"production: {n}" for n in prod_notes]
     width = train_x.shape[1] if len(training) else prod_x.shape[1]
 
@@ -201,10 +216,6 @@ def _project(ctx: JobContext, runtime: VisualizationRuntime, projection_id: str)
 
     report(0.8, "finding neighbours")
     top = neighbours(prod_x, settings.neighbours)
-    counterfactuals = [
-        [j for j in row if production.labels[j] != production.labels[i]]
-        for i, row in enumerate(top)
-    ]
     k = low.shape[1]
     result = {
         "data_shape": [len(production), k],
@@ -213,7 +224,7 @@ def _project(ctx: JobContext, runtime: VisualizationRuntime, projection_id: str)
         "class_labels": class_labels(target, production),
         "metrics": {},
         "top_100": top,
-        "counterfactuals": counterfactuals,
+        "counterfactuals": counterfactuals(top, production.labels),
         "visualization_metrics": quality,
         "training_data_shape": [len(training), k],
         "training_data": _round(train_low),
@@ -281,13 +292,18 @@ def _metrics(
         return methods.fit(method, parameters, sample, seed=seed).low
 
     try:
-        return metrics.compute(wanted, high, low, labels, seed=seed, refit=refit)
+        values = metrics.compute(wanted, high, low, labels, seed=seed, refit=refit)
     except metrics.MetricInputError as exc:
         if labels is None:
             raise
         # Labels the metrics cannot use (a single class, say): the others still mean something.
         notes.append(f"label-based metrics left out: {exc.message}")
-        return metrics.compute(wanted, high, low, None, seed=seed, refit=refit)
+        values = metrics.compute(wanted, high, low, None, seed=seed, refit=refit)
+    # A metric undefined on degenerate data is no number; JSON has no NaN to say so.
+    undefined = [k for k, v in values.items() if v is not None and not np.isfinite(v)]
+    if undefined:
+        notes.append(f"metrics undefined on this data: {undefined}")
+    return {k: None if k in undefined else v for k, v in values.items()}
 
 
 def neighbours(points: np.ndarray, count: int) -> list[list[int]]:
@@ -298,11 +314,26 @@ def neighbours(points: np.ndarray, count: int) -> list[list[int]]:
     k = min(count, n - 1)
     index = NearestNeighbors(n_neighbors=k + 1).fit(points)
     _, found = index.kneighbors(points)
-    rows: list[list[int]] = []
-    for i, row in enumerate(found.tolist()):
-        others = [int(j) for j in row if j != i]
-        rows.append(others[:k])
+    # Each row holds the point itself once, normally first; among duplicates it may be
+    # elsewhere or missing. Keep the first k others of each row, in order.
+    others = found != np.arange(n)[:, None]
+    keep = others & (np.cumsum(others, axis=1) <= k)
+    rows: list[list[int]] = found[keep].reshape(n, k).tolist()
     return rows
+
+
+def counterfactuals(top: list[list[int]], labels: list[Any]) -> list[list[int]]:
+    """Each point's neighbours (from ``top``, in its order) that the model gave another class."""
+    try:
+        codes: dict[Any, int] = {}
+        coded = np.array([codes.setdefault(v, len(codes)) for v in labels], dtype=np.int64)
+    except TypeError:  # unhashable labels (lists): compared one by one
+        return [[j for j in row if labels[j] != labels[i]] for i, row in enumerate(top)]
+    if not top or not top[0]:
+        return [[] for _ in top]
+    found = np.asarray(top, dtype=np.int64)
+    other = coded[found] != coded[:, None]
+    return [row[mask].tolist() for row, mask in zip(found, other, strict=True)]
 
 
 def class_labels(target: ServingTarget, points: Points) -> dict[str, Any]:

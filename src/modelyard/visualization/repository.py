@@ -15,6 +15,7 @@ __all__ = [
     "add",
     "cached_projection",
     "count_projections",
+    "file_keys",
     "finish",
     "get_config",
     "get_projection",
@@ -105,3 +106,12 @@ def finish(
         .values(state=state, finished_at=finished_at, **values)
     )
     return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+
+
+def file_keys(session: Session, model_version_id: int) -> list[str]:
+    """Every stored file of the version's projections: results, plots, parquet, transformers."""
+    query = select(
+        Projection.result_key, Projection.parquet_key, Projection.plot_key,
+        Projection.transformer_key,
+    ).where(Projection.model_version_id == model_version_id)  # fmt: skip
+    return [key for row in session.execute(query) for key in row if key]

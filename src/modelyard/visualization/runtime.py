@@ -51,10 +51,14 @@ def numba_cache_dir(settings: Settings) -> Path:
     return settings.visualization.numba_cache_dir or settings.data_dir / "numba-cache"
 
 
-def prepare_process(settings: Settings) -> None:
-    """Point numba's cache into the data folder and, if enabled, start the UMAP warm-up."""
+def prepare_process(settings: Settings, *, runs_jobs: bool = True) -> None:
+    """Point numba's cache into the data folder and, if enabled, start the UMAP warm-up.
+
+    A process that runs no projection job (an API server whose jobs go to Celery workers)
+    compiles nothing: the workers warm themselves up when they start.
+    """
     methods.configure_numba_cache(numba_cache_dir(settings))
-    if settings.visualization.warm_up:
+    if settings.visualization.warm_up and runs_jobs:
         methods.start_warm_up()
 
 

@@ -9,6 +9,9 @@ sizes, the metrics asked for, the training sample and the production log up to i
 request. Asking again for the same key gives back the projection that has it (finished or
 still running) instead of a new job; a refit always makes a new one. When only the production
 data changed, the job places it with the transformer fitted before (no new fit).
+
+Deleting a model version deletes its projections (the foreign key's cascade) and, through the
+registry's ``on_version_delete``, their files.
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ __all__ = [
 ]
 
 _FINISHED = frozenset({"SUCCESS", "ERROR", "NO_DATA", "NOT_SUPPORTED"})
+
+registry.on_version_delete("visualization", repository.file_keys)
 
 
 # --- names ------------------------------------------------------------------------------------
