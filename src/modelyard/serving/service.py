@@ -123,9 +123,9 @@ class ServingCore:
     to a worker thread and back (two wake-ups, the GIL handed over twice) costs more CPU than
     such a request itself, and a thread would hold the GIL all the same. A version that gets
     dearer goes back to threads on its own (its average is kept on every request); 0 (the
-    default) turns this off. ``queue`` and ``batching``: decoding and validation run in a worker thread (on
-    the loop for small bodies), then the matrix goes to the version's dispatcher (see
-    ``modes``). Throttling applies in every mode.
+    default) turns this off. ``queue`` and ``batching``: decoding and validation run in a
+    worker thread (on the loop for small bodies), then the matrix goes to the version's
+    dispatcher (see ``modes``). Throttling applies in every mode.
     """
 
     def __init__(
