@@ -30,6 +30,7 @@ from modelyard.evaluation.exceptions import (
     InvalidEvaluationInput,
     LimitExceeded,
 )
+from modelyard.evaluation.headline import integer_headline
 from modelyard.evaluation.models import ConfusionMatrixRecord
 from modelyard.evaluation.schemas import (
     CompareResult,
@@ -102,6 +103,16 @@ class _Computed:
 
 
 def _compute(counted: Counted) -> _Computed:
+    quick = integer_headline(counted.matrix)
+    if quick is not None:
+        # PyCM keeps the given class order for integer counts; its headline is computed the
+        # same way from the counts (headline.py), without all its other statistics.
+        return _Computed(
+            kind=counted.kind,
+            classes=list(counted.classes),
+            rows=counted.matrix.tolist(),
+            headline=asdict(quick),
+        )
     cm = pycm_adapter.build_matrix(counted.classes, counted.matrix)
     # PyCM decides the class order (it sorts weighted matrices); the row follows it.
     classes = list(cm.classes)
