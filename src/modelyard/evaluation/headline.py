@@ -22,6 +22,8 @@ are left to PyCM (``None`` from ``integer_headline``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -47,7 +49,7 @@ def _macro(values: list[float] | None) -> float | None:
     return sum(values) / len(values)
 
 
-def integer_headline(matrix: npt.NDArray[np.integer]) -> Headline | None:
+def integer_headline(matrix: npt.NDArray[Any]) -> Headline | None:
     """PyCM's accuracy and macro precision, recall and F1 of ``matrix`` (rows actual), or
     None when PyCM must compute them (not integer counts, or counts too large)."""
     if not np.issubdtype(matrix.dtype, np.integer) or matrix.ndim != 2:
