@@ -31,8 +31,8 @@ from modelyard.evaluation.pycm_adapter import Headline
 
 __all__ = ["integer_headline"]
 
-# Below this every count, sum and 2 TP + FP + FN is an exact float, and numpy's int64 sums
-# cannot overflow: float division then equals PyCM's division of Python ints.
+# Below this every count, sum and 2 TP + FP + FN is an exact float: dividing them then gives
+# PyCM's value for F1, which divides floats made of the counts.
 _EXACT = 2**53
 
 
@@ -55,13 +55,17 @@ def integer_headline(matrix: npt.NDArray[Any]) -> Headline | None:
     if not np.issubdtype(matrix.dtype, np.integer) or matrix.ndim != 2:
         return None
     k = matrix.shape[0]
-    if k < 1 or matrix.shape[1] != k or matrix.min() < 0:
+    if k < 1 or matrix.shape[1] != k:
         return None
-    if int(matrix.max()) >= _EXACT // (2 * k * k):
+    # In Python ints: a few hundred cells at most (the class limit), and no numpy call that
+    # could hand the GIL to another thread (see counting._PYTHON_COUNT).
+    rows: list[list[int]] = matrix.tolist()
+    cells = [value for row in rows for value in row]
+    if min(cells) < 0 or max(cells) >= _EXACT // (2 * k * k):
         return None
-    tp = np.diagonal(matrix).tolist()
-    actual = matrix.sum(axis=1).tolist()  # TP + FN per class
-    predicted = matrix.sum(axis=0).tolist()  # TP + FP per class
+    tp = [rows[i][i] for i in range(k)]
+    actual = [sum(row) for row in rows]  # TP + FN per class
+    predicted = [sum(column) for column in zip(*rows, strict=True)]  # TP + FP per class
     total = sum(actual)
     f1_denominators = [a + p for a, p in zip(actual, predicted, strict=True)]  # 2 TP + FP + FN
     return Headline(
