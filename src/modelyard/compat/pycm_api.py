@@ -55,7 +55,7 @@ from modelyard.evaluation.schemas import (
 )
 from modelyard.pagination import MAX_DB_INT
 
-__all__ = ["router"]
+__all__ = ["create_router", "router"]
 
 SIGN_IN_KEY_NAME = "pycm-api"
 
@@ -67,6 +67,9 @@ def pycm_error_body(status: int, code: str, message: str, details: Any) -> Any:
 
 
 router = APIRouter(route_class=styled_route(pycm_error_body), tags=["compat: pycm-api"])
+# The busiest route alone, so the app can match it early without making every later route
+# try all of pycm-api's first (each route tried costs a request about 8 µs).
+create_router = APIRouter(route_class=styled_route(pycm_error_body), tags=["compat: pycm-api"])
 _basic = HTTPBasic(auto_error=False)
 
 
@@ -195,7 +198,7 @@ def list_cms(
     return [_read(record) for record in evaluation.list_all(session, limit=limit, offset=skip)]
 
 
-@router.post("/cm/create", response_model=PycmCM, openapi_extra=_CREATE_DOC)
+@create_router.post("/cm/create", response_model=PycmCM, openapi_extra=_CREATE_DOC)
 async def create_cm(
     body: CreateBody, database: DatabaseDep, security: SecurityDep, ev: EvaluationDep
 ) -> PycmCM:
