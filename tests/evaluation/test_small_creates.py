@@ -130,3 +130,20 @@ def test_native_creates_with_a_cached_key_answer_the_same(
     stored = client.get(f"{BASE}/{second.json()['uid']}", headers=owner.headers)
     assert stored.status_code == 200
     assert stored.json()["created_at"] == second.json()["created_at"]
+
+
+def test_weighted_creates_are_left_to_a_worker_thread(
+    client: TestClient, owner: Account, grouped: list[dict[str, Any]]
+) -> None:
+    # Fractional counts go through PyCM's full statistics, which are not for the event loop.
+    weighted = {"actual": ACTUAL, "predicted": PREDICTED, "sample_weight": [0.5] * 8}
+    fractional = {"matrix": [[1.5, 0.5], [0.5, 2.5]], "classes": ["a", "b"]}
+    counts = {"matrix": [[3, 1], [1, 3]], "classes": ["a", "b"]}
+    answers = [
+        client.post(BASE, json=body, headers=owner.headers)
+        for body in (counts, weighted, fractional, counts)
+    ]
+    assert [a.status_code for a in answers] == [201] * 4, answers[1].text
+    assert [row["uid"] for row in grouped] == [answers[3].json()["uid"]]
+    assert answers[1].json()["accuracy"] == 0.75
+    assert answers[2].json()["matrix"] == [[1.5, 0.5], [0.5, 2.5]]

@@ -159,8 +159,12 @@ SMALL_INPUT = 1024
 
 def is_small(body: ConfusionMatrixCreate) -> bool:
     """True when ``create_grouped`` may count ``body`` on the event loop."""
+    # Weighted (fractional) counts need all of PyCM's statistics: milliseconds, not for the loop.
+    if body.sample_weight is not None:
+        return False
     if body.matrix is not None:
-        return len(body.matrix) ** 2 <= SMALL_INPUT
+        cells = [value for row in body.matrix for value in row]
+        return len(cells) <= SMALL_INPUT and all(type(value) is int for value in cells)
     return (
         body.actual is not None
         and body.predicted is not None
