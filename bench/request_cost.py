@@ -96,7 +96,7 @@ def baseline_server(data_dir: Path, src: Path) -> Iterator[str]:
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = str(src.resolve())
     try:
-        with server(data_dir) as base:
+        with server(data_dir, wait_warm_up=True) as base:
             yield base
     finally:
         if saved is None:
@@ -172,7 +172,7 @@ def main() -> None:
         if args.baseline_src is not None:
             with baseline_server(root / "baseline", args.baseline_src) as base:
                 runs["baseline"] = measure(base, modelyard_cases(base))
-        with server(root / "modelyard") as base:
+        with server(root / "modelyard", wait_warm_up=True) as base:
             runs["modelyard"] = measure(base, modelyard_cases(base))
 
     print(f"\n## {CLIENTS} clients, {SECONDS:.0f} s per route; CPU = the server's, per request")

@@ -147,9 +147,12 @@ def create_app(
         RequestMiddleware, max_body_bytes=settings.http.max_body_bytes, metrics=metrics
     )
 
-    # Routes are matched in order, one regular expression each: the predict routes, the hot
-    # path, come first (no other route's path can match theirs).
+    # Routes are matched in order, one regular expression each, every included router walked
+    # in turn: the hot paths come first, the predict routes, then pycm-api's small creates
+    # (found after about 200 other routes before, 0.14 ms a request). No other route's path
+    # can match these: POST /cm/create is pycm-api's, the others live under /api/v1 and /v2.
     app.include_router(predict_router, prefix=API_PREFIX)
+    app.include_router(pycm_api.create_router)
     app.include_router(open_inference_router)
     for router in (
         auth_router,

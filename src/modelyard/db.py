@@ -24,16 +24,19 @@ from sqlalchemy.types import TypeDecorator
 from starlette.concurrency import run_in_threadpool
 
 from modelyard.config import Settings
+from modelyard.group_commit import GroupCommit
 
 __all__ = [
     "Base",
     "Database",
+    "DatabaseDep",
     "SessionDep",
     "UTCDateTime",
     "after_commit",
     "get_session",
     "normalize_database_url",
     "run_and_commit",
+    "session_is_idle",
     "utcnow",
 ]
 
@@ -107,6 +110,8 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas(busy_ms))
             _SqliteWriterLock(busy_ms).attach(self.engine)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        # Single-row inserts of concurrent requests, several to a commit (group_commit.py).
+        self.group_commit = GroupCommit(self.engine)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -129,6 +134,7 @@ class Database:
                 raise
 
     def dispose(self) -> None:
+        self.group_commit.close()
         self.engine.dispose()
 
 
@@ -231,8 +237,9 @@ def _mark_connection_used(session: Session, _transaction: Any, _connection: Any)
     session.info[_USED_CONNECTION] = True
 
 
-def _needs_no_io(session: Session) -> bool:
-    """True when ending ``session`` touches no database: no connection taken, nothing pending."""
+def session_is_idle(session: Session) -> bool:
+    """True when ``session`` has touched no database yet and holds no change: its request may
+    write through ``Database.group_commit`` without waiting on a transaction of its own."""
     return not (
         session.info.get(_USED_CONNECTION) or session.new or session.dirty or session.deleted
     )
@@ -262,7 +269,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
 
 async def _end_session(session: Session, *, commit: bool) -> None:
-    if _needs_no_io(session):
+    if session_is_idle(session):  # ending it needs no trip to the database
         session.close()
     else:
         await run_in_threadpool(_end, session, commit=commit)
@@ -305,3 +312,13 @@ async def run_and_commit(session: Session, work: Callable[[], T]) -> T:
 # scope="function": the commit happens before the response is sent, so a failed commit is
 # reported to the client instead of being lost after a 200.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+async def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+# For a route that may not need a session at all (a write through the group commit): it
+# opens one with ``Database.session`` only when it does, in the thread that uses it.
+DatabaseDep = Annotated[Database, Depends(get_database)]

@@ -141,3 +141,50 @@ def test_ready_matrix() -> None:
     ):
         with pytest.raises(InvalidEvaluationInput):
             matrix_from_rows(rows, classes, max_classes=10, max_label_length=10)
+
+
+def _outcome(actual: list[object], predicted: list[object], classes: list[object] | None) -> object:
+    try:
+        counted = count_vectors(
+            actual, predicted, classes=classes, max_length=100, max_classes=5, max_label_length=3
+        )
+    except (InvalidEvaluationInput, LimitExceeded) as exc:
+        return (type(exc), exc.message, exc.details)
+    return (counted.classes, counted.kind, counted.matrix.dtype, counted.matrix.tolist())
+
+
+def test_small_vectors_counted_in_python_as_numpy_counts_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A few labels are counted in Python (no numpy call that could give the GIL away); the
+    # classes, their order, the counts and every error are those of the numpy path.
+    rng = np.random.default_rng(11)
+    pools: list[list[object]] = [
+        [3, -7, 0, 2**40, 12, 5, 6],
+        [True, False],
+        ["b", "a", "cc", "dddd", "e", "f", "g"],
+        [2**63, 1],  # beyond 64 bits: numpy's error
+    ]
+    cases = []
+    for _ in range(600):
+        pool = pools[int(rng.integers(len(pools)))]
+        size = int(rng.integers(1, min(len(pool), 7) + 1))
+        labels = [pool[int(i)] for i in rng.choice(len(pool), size, replace=False)]
+        n = int(rng.integers(1, 12))
+        actual = [labels[int(i)] for i in rng.integers(0, size, n)]
+        predicted = [labels[int(i)] for i in rng.integers(0, size, n + int(rng.random() < 0.05))]
+        classes: list[object] | None = None
+        if rng.random() < 0.4:
+            classes = list(labels)
+            rng.shuffle(classes)  # a display order of the caller's
+            if rng.random() < 0.3:
+                classes = classes[1:]  # a label missing from classes
+            elif rng.random() < 0.3:
+                classes = [*classes, pool[0] if pool[0] not in classes else "z"]
+        cases.append((actual, predicted, classes))
+    in_python = [_outcome(*case) for case in cases]
+    monkeypatch.setattr("modelyard.evaluation.counting._PYTHON_COUNT", 0)
+    with_numpy = [_outcome(*case) for case in cases]
+    assert in_python == with_numpy
+    errors = sum(isinstance(o, tuple) and isinstance(o[0], type) for o in with_numpy)
+    assert 50 < errors < 450  # both the counts and the errors were compared, many times

@@ -179,6 +179,15 @@ def count_vectors(
         label_kind(predicted, "predicted_vector"),
         "predicted_vector",
     )
+    if sample_weight is None and n <= _PYTHON_COUNT and _python_countable(actual, predicted, kind):
+        return _count_in_python(
+            actual,
+            predicted,
+            kind,
+            classes,
+            max_classes=max_classes,
+            max_label_length=max_label_length,
+        )
     if kind == "str":
         found, codes, _ = _codes_str(actual, predicted, max_classes)
     else:
@@ -188,10 +197,31 @@ def count_vectors(
             convert(predicted, "predicted_vector"),
         )
         found = _python_labels(values, kind)
+    ordered, remap = _order(found, classes, kind, max_classes, max_label_length)
+    if remap is not None:
+        codes = np.array(remap, dtype=np.intp)[codes]
+    weights = _weights(sample_weight, n)
+    k = len(ordered)
+    pairs = codes[:n] * k + codes[n:]
+    counted = np.bincount(pairs, weights=weights, minlength=k * k).reshape(k, k)
+    matrix = counted if weights is not None else counted.astype(np.int64, copy=False)
+    return Counted(classes=list(ordered), kind=kind, matrix=matrix)
+
+
+def _order(
+    found: list[Label],
+    classes: Sequence[Label] | None,
+    kind: LabelKind,
+    max_classes: int,
+    max_label_length: int,
+) -> tuple[list[Label], list[int] | None]:
+    """The matrix's classes (``classes`` if given, else the labels found, sorted) and where
+    each found label goes among them (None: where it is)."""
     if len(found) > max_classes:
         raise LimitExceeded(f"{len(found)} classes; at most {max_classes} are allowed")
     check_label_lengths(found, max_label_length)
     ordered = found
+    remap = None
     if classes is not None:
         ordered = check_classes(classes, kind, max_classes, max_label_length)
         position = {label: i for i, label in enumerate(ordered)}
@@ -199,20 +229,58 @@ def count_vectors(
         if missing:
             shown = ", ".join(map(repr, missing[:5]))
             raise _invalid(f"labels not in classes: {shown}", "classes")
-        remap = np.array([position[label] for label in found], dtype=np.intp)
-        codes = remap[codes]
+        remap = [position[label] for label in found]
     if len(ordered) < 2:
         raise _invalid(
             "the vectors hold one class only; a confusion matrix needs at least two "
             "(name the others in classes)",
             "actual_vector",
         )
-    weights = _weights(sample_weight, n)
+    return ordered, remap
+
+
+# Vectors up to this length are counted in Python: there numpy's calls cost more than the
+# counting, and some of them (bincount, unique) release the GIL even for a few values, which
+# hands the interpreter to another thread waiting for it (the group-commit writer, a worker)
+# for as long as that thread runs: a small create on the event loop waited 0.4 ms so.
+_PYTHON_COUNT = 256
+_INT64 = range(-(2**63), 2**63)
+
+
+def _python_countable(actual: Sequence[Label], predicted: Sequence[Label], kind: LabelKind) -> bool:
+    # Floats keep numpy's path: its sort decides which of 0.0 and -0.0 names their class.
+    if kind == "float":
+        return False
+    if kind == "int":  # beyond 64 bits, numpy's conversion gives the error
+        return all(v in _INT64 for v in actual) and all(v in _INT64 for v in predicted)
+    return True
+
+
+def _count_in_python(
+    actual: Sequence[Label],
+    predicted: Sequence[Label],
+    kind: LabelKind,
+    classes: Sequence[Label] | None,
+    *,
+    max_classes: int,
+    max_label_length: int,
+) -> Counted:
+    """``count_vectors`` for a few int, bool or str labels, with the same classes, order,
+    counts and errors (tests/evaluation/test_counting.py compares the two)."""
+    labels = set(actual)
+    labels.update(predicted)
+    if len(labels) > max_classes:
+        raise LimitExceeded(f"{len(labels)} classes; at most {max_classes} are allowed")
+    found: list[Label] = sorted(labels)
+    ordered, remap = _order(found, classes, kind, max_classes, max_label_length)
+    index = {label: i for i, label in enumerate(found)}
+    if remap is not None:
+        index = {label: remap[i] for label, i in index.items()}
     k = len(ordered)
-    pairs = codes[:n] * k + codes[n:]
-    counted = np.bincount(pairs, weights=weights, minlength=k * k).reshape(k, k)
-    matrix = counted if weights is not None else counted.astype(np.int64, copy=False)
-    return Counted(classes=list(ordered), kind=kind, matrix=matrix)
+    rows = [[0] * k for _ in range(k)]
+    for a, p in zip(actual, predicted, strict=True):
+        rows[index[a]][index[p]] += 1
+    return Counted(classes=list(ordered), kind=kind, matrix=np.array(rows, dtype=np.int64))
 
 
 def _weights(sample_weight: Sequence[float] | None, n: int) -> npt.NDArray[np.float64] | None:

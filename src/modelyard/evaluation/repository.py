@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Table, func, insert, select, update
@@ -10,9 +12,12 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from modelyard.db import utcnow
 from modelyard.evaluation.models import ConfusionMatrixRecord
+from modelyard.group_commit import GroupCommit
 
 __all__ = [
+    "NewRow",
     "add",
+    "add_grouped",
     "count_all",
     "count_for_owner",
     "delete",
@@ -56,6 +61,42 @@ def add(session: Session, record: ConfusionMatrixRecord) -> ConfusionMatrixRecor
     make_transient_to_detached(stored)
     session.add(stored)  # persistent: later changes to it flush as UPDATEs
     return stored
+
+
+@dataclass(frozen=True, slots=True)
+class NewRow:
+    """A new matrix's columns for ``add_grouped``: a plain object, since building an ORM
+    instance (its instrumented state) cost more than the row's share of a grouped INSERT."""
+
+    uid: str
+    owner_id: int
+    name: str | None
+    label_kind: str
+    classes: list[Any]
+    matrix: list[Any]
+    headline: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+async def add_grouped(writer: GroupCommit, row: NewRow) -> None:
+    """Insert a new matrix through the group commit; returns once it is committed."""
+    values = {
+        "uid": row.uid,
+        "owner_id": row.owner_id,
+        "name": row.name,
+        "label_kind": row.label_kind,
+        "classes": row.classes,
+        "matrix": row.matrix,
+        "headline": row.headline,
+        "version": 1,
+        "obj_key": None,
+        "report_key": None,
+        "plot_key": None,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+    await writer.insert(_TABLE, values)
 
 
 def get_by_uid(session: Session, uid: str) -> ConfusionMatrixRecord | None:

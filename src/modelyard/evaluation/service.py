@@ -22,7 +22,7 @@ import pycm
 from sqlalchemy.orm import Session
 
 from modelyard.config import EvaluationSettings
-from modelyard.db import after_commit
+from modelyard.db import after_commit, utcnow
 from modelyard.evaluation import plots, pycm_adapter, repository
 from modelyard.evaluation.counting import Counted, count_vectors, matrix_from_rows
 from modelyard.evaluation.exceptions import (
@@ -30,6 +30,7 @@ from modelyard.evaluation.exceptions import (
     InvalidEvaluationInput,
     LimitExceeded,
 )
+from modelyard.evaluation.headline import integer_headline
 from modelyard.evaluation.models import ConfusionMatrixRecord
 from modelyard.evaluation.schemas import (
     CompareResult,
@@ -38,6 +39,7 @@ from modelyard.evaluation.schemas import (
     ConfusionMatrixSummary,
     MatrixStats,
 )
+from modelyard.group_commit import GroupCommit
 from modelyard.schemas import Page
 from modelyard.storage import ArtifactNotFound, ArtifactStore
 
@@ -46,8 +48,10 @@ __all__ = [
     "Evaluation",
     "compare",
     "create",
+    "create_grouped",
     "delete",
     "get",
+    "is_small",
     "list_all",
     "list_mine",
     "matrix_csv",
@@ -102,6 +106,16 @@ class _Computed:
 
 
 def _compute(counted: Counted) -> _Computed:
+    quick = integer_headline(counted.matrix)
+    if quick is not None:
+        # PyCM keeps the given class order for integer counts; its headline is computed the
+        # same way from the counts (headline.py), without all its other statistics.
+        return _Computed(
+            kind=counted.kind,
+            classes=list(counted.classes),
+            rows=counted.matrix.tolist(),
+            headline=asdict(quick),
+        )
     cm = pycm_adapter.build_matrix(counted.classes, counted.matrix)
     # PyCM decides the class order (it sorts weighted matrices); the row follows it.
     classes = list(cm.classes)
@@ -136,6 +150,53 @@ def create(
 ) -> ConfusionMatrixRecord:
     """Count the vectors (or take the matrix), compute PyCM's statistics, store it all."""
     return store_counted(session, ev, owner_id, _count(body, ev.settings), body.name)
+
+
+# Up to this many labels (or matrix cells), counting and the headline take a few tens of
+# microseconds: less than a trip to a worker thread, so they run where the request is.
+SMALL_INPUT = 1024
+
+
+def is_small(body: ConfusionMatrixCreate) -> bool:
+    """True when ``create_grouped`` may count ``body`` on the event loop."""
+    # Weighted (fractional) counts need all of PyCM's statistics: milliseconds, not for the loop.
+    if body.sample_weight is not None:
+        return False
+    if body.matrix is not None:
+        cells = [value for row in body.matrix for value in row]
+        return len(cells) <= SMALL_INPUT and all(type(value) is int for value in cells)
+    return (
+        body.actual is not None
+        and body.predicted is not None
+        and len(body.actual) <= SMALL_INPUT
+        and len(body.predicted) <= SMALL_INPUT
+        and (body.classes is None or len(body.classes) <= SMALL_INPUT)
+    )
+
+
+async def create_grouped(
+    writer: GroupCommit, ev: Evaluation, owner_id: int, body: ConfusionMatrixCreate
+) -> repository.NewRow:
+    """``create`` for a small body (``is_small``), stored through the group commit.
+
+    Counted where it is called (no worker thread: it is small); returns once the row is
+    committed, with the columns stored (no ORM object, no session).
+    """
+    computed = _compute(_count(body, ev.settings))
+    now = utcnow()
+    row = repository.NewRow(
+        uid=secrets.token_urlsafe(16),
+        owner_id=owner_id,
+        name=body.name,
+        label_kind=computed.kind,
+        classes=computed.classes,
+        matrix=computed.rows,
+        headline=computed.headline,
+        created_at=now,
+        updated_at=now,
+    )
+    await repository.add_grouped(writer, row)
+    return row
 
 
 def get(session: Session, uid: str, owner_id: int) -> ConfusionMatrixRecord:
@@ -192,7 +253,7 @@ def delete(session: Session, ev: Evaluation, uid: str, owner_id: int) -> None:
     _forget_files(session, ev, keys)
 
 
-def summary(record: ConfusionMatrixRecord) -> ConfusionMatrixSummary:
+def summary(record: ConfusionMatrixRecord | repository.NewRow) -> ConfusionMatrixSummary:
     return ConfusionMatrixSummary(
         uid=record.uid,
         name=record.name,
@@ -203,11 +264,13 @@ def summary(record: ConfusionMatrixRecord) -> ConfusionMatrixSummary:
     )
 
 
-def _pycm(record: ConfusionMatrixRecord) -> pycm.ConfusionMatrix:
+def _pycm(record: ConfusionMatrixRecord | repository.NewRow) -> pycm.ConfusionMatrix:
     return pycm_adapter.build_matrix(record.classes, np.array(record.matrix))
 
 
-def read(record: ConfusionMatrixRecord, *, statistics: bool = False) -> ConfusionMatrixRead:
+def read(
+    record: ConfusionMatrixRecord | repository.NewRow, *, statistics: bool = False
+) -> ConfusionMatrixRead:
     """The headline and the matrix; with ``statistics``, every statistic PyCM has."""
     stats = None
     if statistics:
