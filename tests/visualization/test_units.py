@@ -23,7 +23,7 @@ from modelyard.visualization.features import (
     training_points,
 )
 from modelyard.visualization.job import counterfactuals, neighbours
-from tests.conftest import make_settings
+from tests.conftest import TEST_DATABASE_URL, make_settings
 from tests.visualization.helpers import FEATURES, NUMBA_CACHE, sample_csv
 
 
@@ -276,6 +276,10 @@ def test_every_method_library_is_installed_here() -> None:
 
 
 @pytest.mark.timeout(900)  # compiling umap-learn takes minutes on a busy 2-core machine
+@pytest.mark.skipif(
+    TEST_DATABASE_URL is not None,
+    reason="no database or broker involved: the embedded run covers it (two minutes of CPU)",
+)
 def test_the_warm_up_compiles_into_the_configured_numba_cache() -> None:
     methods.configure_numba_cache(NUMBA_CACHE)
     cache = os.environ["NUMBA_CACHE_DIR"]
