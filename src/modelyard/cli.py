@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import getpass
 import json
 import logging
@@ -128,6 +129,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     else:
         app, host, port = create_app(settings), args.host or DEFAULT_HOST, args.port or DEFAULT_PORT
     log.info("serving on http://%s:%d (docs at /docs)", host, port)
+    freeze_startup_objects()
     uvicorn.run(
         app,
         host=host,
@@ -137,6 +139,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         timeout_graceful_shutdown=int(shutdown) if shutdown is not None else None,
     )
     return 0
+
+
+def freeze_startup_objects() -> int:
+    """Keep what the imports made (some 330,000 objects: scikit-learn, SciPy, MLflow, ...) out
+    of the garbage collector's full passes; the number of objects frozen.
+
+    Each full pass walks every tracked object: 80-250 ms here, paid by whichever request is
+    running when it comes, which made the serving p99 hundreds of milliseconds. Frozen objects
+    are never collected, so the garbage is collected once first.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
