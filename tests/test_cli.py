@@ -156,6 +156,8 @@ def test_serve_freezes_what_the_imports_made_before_it_serves(
     from modelyard import cli
 
     frozen_when_served: list[int] = []
+    # main() configures logging for a server process; this one is the test run's.
+    monkeypatch.setattr(cli, "configure_logging", lambda *args, **kwargs: None)
     monkeypatch.setattr(
         uvicorn, "run", lambda app, **kw: frozen_when_served.append(gc.get_freeze_count())
     )
