@@ -59,7 +59,9 @@ class Model:
         return Prediction([0] * n, [[1.0, 0.0]] * n, [0, 1])
 
 
-def serve(database: Database, model: Model, bodies: list[bytes], budget: float = 0.001) -> None:
+# A budget far above the cheap model's cost and far below the dear one's, so a loaded machine
+# (both suites at once) cannot tip either across it.
+def serve(database: Database, model: Model, bodies: list[bytes], budget: float = 0.01) -> None:
     core = ServingCore(
         ModelCache(4, lambda target: model),  # type: ignore[arg-type, return-value]
         RequestLogWriter(database, queue_size=1000, flush_rows=100, flush_ms=100),
@@ -88,7 +90,7 @@ def test_a_cheap_model_runs_on_the_loop_after_its_first_request(database: Databa
 
 
 def test_a_model_dearer_than_the_budget_stays_in_threads(database: Database) -> None:
-    model = Model(cpu=0.003)
+    model = Model(cpu=0.03)
     serve(database, model, [ONE_ROW] * 5)
     assert on_loop(model) == [False] * 5
 
@@ -109,7 +111,7 @@ def test_a_large_body_goes_to_a_thread_even_for_a_cheap_model(database: Database
 
 
 def test_refused_requests_do_not_count_as_cheap(database: Database) -> None:
-    model = Model(cpu=0.003)
+    model = Model(cpu=0.03)
     bad = b'{"X": "nope"}'
     serve(database, model, [bad] * 10 + [ONE_ROW, ONE_ROW])
     assert on_loop(model) == [False, False]
@@ -119,7 +121,7 @@ def test_a_model_that_waits_stops_running_on_the_loop(database: Database) -> Non
     # Little CPU but a long wait (its own threads, I/O): on the loop that wait holds every
     # other request. It is found out there, and after three such requests stays in threads.
     model = Model(wait=0.06)
-    serve(database, model, [ONE_ROW] * 40)
+    serve(database, model, [ONE_ROW] * 40, budget=0.001)
     flags = on_loop(model)
     assert sum(flags) == 3
     last_inline = max(i for i, inline in enumerate(flags) if inline)
@@ -135,7 +137,7 @@ def test_inline_requests_are_logged_like_the_others(database: Database) -> None:
         ModelCache(4, lambda target: model),  # type: ignore[arg-type, return-value]
         writer,
         max_rows=10_000,
-        inline_budget_seconds=0.001,
+        inline_budget_seconds=0.01,
     )
 
     async def main() -> None:
