@@ -41,6 +41,7 @@ __all__ = [
     "PredictContext",
     "PredictContextDep",
     "PredictIdRoute",
+    "cached_context",
     "new_predict_id",
     "predict_id_of",
 ]
@@ -159,6 +160,30 @@ def _resolve(
         return PredictContext(user_id=user.id, target=target)
 
 
+def cached_context(
+    security: Security,
+    core: ServingCore,
+    raw: str,
+    key: tuple[str, str | None, int | None],
+    *,
+    count_miss: bool = True,
+) -> PredictContext | None:
+    """Who asks and which version when both were resolved moments ago, else None.
+
+    No I/O and no thread: a credential auth verified moments ago (auth's credential cache) and
+    a target resolved moments ago. Only the user's id and role are read, so the cached copy
+    itself serves, without a session to merge it into.
+    """
+    user = auth_service.cached_identity(security, raw)
+    if user is None:
+        return None
+    name, version, owner_id = key
+    target = core.targets.get(
+        (user.id, user.is_admin, name, version, owner_id), count_miss=count_miss
+    )
+    return None if target is None else PredictContext(user_id=user.id, target=target)
+
+
 async def get_predict_context(
     request: Request,
     security: SecurityDep,
@@ -173,15 +198,10 @@ async def get_predict_context(
     core: ServingCore = request.app.state.serving
     name: str = request.path_params["name"]
     version: str | None = request.path_params.get("version")
-    # No I/O and no thread: a credential auth verified moments ago (auth's credential cache)
-    # and a target resolved moments ago. Only the user's id and role are read, so the cached
-    # copy itself serves, without a session to merge it into.
-    user = auth_service.cached_identity(security, raw)
-    if user is not None:
-        target = core.targets.get((user.id, user.is_admin, name, version, owner_id))
-        if target is not None:
-            return PredictContext(user_id=user.id, target=target)
     key = (name, version, owner_id)
+    context = cached_context(security, core, raw, key)
+    if context is not None:
+        return context
     resolving = _resolving(request.app.state)
     pending = resolving.get((raw, *key))
     if pending is not None:

@@ -33,11 +33,10 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from modelyard.auth import service as auth_service
 from modelyard.errors import ModelyardError, error_response, exception_response
 from modelyard.registry.schemas import MODEL_NAME_PATTERN, VERSION_REF_PATTERN, ServingTarget
 from modelyard.serving import service
-from modelyard.serving.dependencies import new_predict_id
+from modelyard.serving.dependencies import PredictContext, cached_context, new_predict_id
 
 __all__ = ["PredictFastPath"]
 
@@ -83,7 +82,7 @@ class PredictFastPath:
                 found = _cached_context(scope, match["name"], match["version"])
                 if found is not None:
                     self.answered += 1
-                    await self._predict(scope, receive, send, match, *found)
+                    await self._predict(scope, receive, send, match, found.user_id, found.target)
                     return
         await self.app(scope, receive, send)
 
@@ -168,22 +167,16 @@ def _credential(scope: Scope) -> str | None:
     return None
 
 
-def _cached_context(
-    scope: Scope, name: str, version: str | None
-) -> tuple[int, ServingTarget] | None:
-    """(caller id, target) when both were resolved moments ago, else None (no I/O)."""
+def _cached_context(scope: Scope, name: str, version: str | None) -> PredictContext | None:
+    """The route's cached caller and version (``cached_context``), else None (no I/O)."""
     raw = _credential(scope)
     if raw is None:
         return None
     state: Any = scope["app"].state
-    user = auth_service.cached_identity(state.security, raw)
-    if user is None:
-        return None
-    core: service.ServingCore = state.serving
-    target = core.targets.get((user.id, user.is_admin, name, version, None), count_miss=False)
-    if target is None:
-        return None
-    return user.id, target
+    # A miss is not counted here: the route, which this request then goes to, counts it.
+    return cached_context(
+        state.security, state.serving, raw, (name, version, None), count_miss=False
+    )
 
 
 async def _read_body(receive: Receive) -> bytes:
