@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pycm
 import pytest
@@ -188,3 +190,49 @@ def test_small_vectors_counted_in_python_as_numpy_counts_them(
     assert in_python == with_numpy
     errors = sum(isinstance(o, tuple) and isinstance(o[0], type) for o in with_numpy)
     assert 50 < errors < 450  # both the counts and the errors were compared, many times
+
+
+def test_dense_counting_matches_the_codes_path_and_pycm(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Narrow integer labels are counted over every cell of their range (_count_dense); the
+    # same vectors counted through class codes, and by PyCM, give the same classes and counts.
+    rng = np.random.default_rng(5)
+    cases: list[tuple[list[object], list[object], list[object] | None]] = []
+    for _ in range(40):
+        pool = sorted({int(v) for v in rng.integers(-20, 40, int(rng.integers(2, 12)))})
+        if len(pool) < 2:
+            continue
+        n = int(rng.integers(300, 3000))
+        actual = [pool[int(i)] for i in rng.integers(0, len(pool), n)]
+        predicted = [pool[int(i)] for i in rng.integers(0, len(pool), n)]
+        classes: list[object] | None = None
+        if rng.random() < 0.5:
+            classes = [*pool, 99] if rng.random() < 0.5 else list(pool)
+            rng.shuffle(classes)
+        cases.append((actual, predicted, classes))
+    bools = rng.random(500) < 0.3
+    cases.append((bools.tolist(), bools[::-1].tolist(), None))
+
+    def outcome(case: tuple[list[object], list[object], list[object] | None]) -> object:
+        counted = count_vectors(case[0], case[1], classes=case[2], **LIMITS)  # type: ignore[arg-type]
+        return (counted.classes, counted.matrix.dtype, counted.matrix.tolist())
+
+    dense = [outcome(case) for case in cases]
+    for (actual, predicted, classes), (found, _, matrix) in zip(cases, dense, strict=True):
+        with warnings.catch_warnings():  # PyCM warns of classes that no label has
+            warnings.simplefilter("ignore", RuntimeWarning)
+            cm = pycm.ConfusionMatrix(
+                actual_vector=actual, predict_vector=predicted, classes=classes
+            )
+        assert found == list(cm.classes)
+        assert matrix == cm.to_array().tolist()
+    monkeypatch.setattr("modelyard.evaluation.counting._count_dense", lambda *_: None)
+    assert [outcome(case) for case in cases] == dense
+
+
+@pytest.mark.parametrize("top", [2**63 - 1, -(2**63) + 2])
+def test_dense_counting_at_the_ends_of_int64(top: int) -> None:
+    actual = [top, top - 1, top - 2] * 200
+    predicted = [top - 1, top - 1, top - 2] * 200
+    counted = count_vectors(actual, predicted, **LIMITS)
+    assert counted.classes == [top - 2, top - 1, top]
+    assert counted.matrix.tolist() == [[200, 0, 0], [0, 200, 0], [0, 200, 0]]

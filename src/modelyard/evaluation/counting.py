@@ -26,6 +26,9 @@ LabelKind = Literal["int", "float", "str", "bool"]
 _KINDS: dict[type, LabelKind] = {int: "int", float: "float", str: "str", bool: "bool"}
 # Integer labels spread over at most this range are coded by offset; wider ones by sorting.
 _DENSE_INT_SPAN = 1 << 20
+# Unweighted integer labels are counted over every cell of their range when it has at most
+# this many cells, or no more cells than labels (a million labels over 10 classes: 100 cells).
+_DENSE_CELLS = 1 << 12
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,28 @@ def _int_array(values: Sequence[Label], field: str) -> npt.NDArray[np.int64]:
         return np.fromiter(values, dtype=np.int64, count=len(values))
     except OverflowError as exc:
         raise _invalid(f"{field} holds an integer beyond 64 bits", field) from exc
+
+
+def _count_dense(
+    actual: npt.NDArray[np.int64], predicted: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+    """The labels found and their matrix, for integer labels over a narrow range: one
+    ``bincount`` over every (actual, predicted) cell of the range, then the rows and columns
+    of the labels that occur. None when the range has more cells than there are labels."""
+    lo = int(min(actual.min(), predicted.min()))
+    span = int(max(actual.max(), predicted.max())) - lo + 1
+    if span * span > max(len(actual), _DENSE_CELLS):
+        return None
+    # (actual - lo) * span + (predicted - lo) in one array instead of four; near the ends of
+    # int64, ``+= predicted`` may wrap around, and ``-= lo`` wraps it back.
+    pairs = actual - lo
+    pairs *= span
+    pairs += predicted
+    pairs -= lo
+    full = np.bincount(pairs, minlength=span * span).reshape(span, span)
+    # Every label that occurs adds at least one to its row or its column.
+    present = np.flatnonzero(full.sum(axis=0) + full.sum(axis=1))
+    return present + lo, full[np.ix_(present, present)]
 
 
 def _codes_numeric(
@@ -188,24 +213,44 @@ def count_vectors(
             max_classes=max_classes,
             max_label_length=max_label_length,
         )
+    by_found: npt.NDArray[np.int64] | npt.NDArray[np.float64] | None = None
     if kind == "str":
         found, codes, _ = _codes_str(actual, predicted, max_classes)
     else:
         convert = _float_array if kind == "float" else _int_array
-        values, codes, _ = _codes_numeric(
-            convert(actual, "actual_vector"),
-            convert(predicted, "predicted_vector"),
-        )
+        actual_array = convert(actual, "actual_vector")
+        predicted_array = convert(predicted, "predicted_vector")
+        dense = None
+        if kind != "float" and sample_weight is None:
+            dense = _count_dense(
+                cast(npt.NDArray[np.int64], actual_array),
+                cast(npt.NDArray[np.int64], predicted_array),
+            )
+        if dense is None:
+            values, codes, _ = _codes_numeric(actual_array, predicted_array)
+        else:
+            values, by_found = dense
         found = _python_labels(values, kind)
     ordered, remap = _order(found, classes, kind, max_classes, max_label_length)
-    if remap is not None:
-        codes = np.array(remap, dtype=np.intp)[codes]
-    weights = _weights(sample_weight, n)
+    if by_found is None:  # counted here, now that the number of classes is known to be allowed
+        by_found = _count_codes(codes, n, len(found), _weights(sample_weight, n))
+    if remap is None:
+        return Counted(classes=list(ordered), kind=kind, matrix=by_found)
     k = len(ordered)
+    placed = cast(
+        "npt.NDArray[np.int64] | npt.NDArray[np.float64]", np.zeros((k, k), dtype=by_found.dtype)
+    )
+    placed[np.ix_(remap, remap)] = by_found
+    return Counted(classes=list(ordered), kind=kind, matrix=placed)
+
+
+def _count_codes(
+    codes: npt.NDArray[np.intp], n: int, k: int, weights: npt.NDArray[np.float64] | None
+) -> npt.NDArray[np.int64] | npt.NDArray[np.float64]:
+    """The k x k matrix of the pairs (codes[i], codes[n + i]), weighted when asked."""
     pairs = codes[:n] * k + codes[n:]
     counted = np.bincount(pairs, weights=weights, minlength=k * k).reshape(k, k)
-    matrix = counted if weights is not None else counted.astype(np.int64, copy=False)
-    return Counted(classes=list(ordered), kind=kind, matrix=matrix)
+    return counted if weights is not None else counted.astype(np.int64, copy=False)
 
 
 def _order(
