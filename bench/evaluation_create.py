@@ -67,6 +67,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def server_cpu_each(pid: int, work: Callable[[], object]) -> float:
+    """The server's CPU seconds for one ``work()`` call, averaged over REPEATS calls."""
+    before = cpu_seconds(pid)
+    for _ in range(REPEATS):
+        work()
+    return (cpu_seconds(pid) - before) / REPEATS
+
+
+def cpu_each(work: Callable[[], object]) -> float:
+    """This process's CPU seconds for one ``work()`` call."""
+    started = time.process_time()
+    work()
+    return time.process_time() - started
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -284,9 +299,15 @@ def main() -> None:
                     assert response.status_code == 200, response.text
 
                 native()  # warm up: first PyCM call, first SQLite write
+                pid = SERVER_PIDS[base]
+                native_cpu = server_cpu_each(pid, native)
+                compat_cpu = server_cpu_each(pid, compat_create)
                 native_s = best_of(REPEATS, native)
                 compat_s = best_of(REPEATS, compat_create)
                 floor_again = best_of(REPEATS, lambda: floor(compat_body))
+                floor_cpu = (
+                    sum(cpu_each(lambda: floor(compat_body)) for _ in range(REPEATS)) / REPEATS
+                )
             small_throughput(base, key, 2.0)
             load_small = os.getloadavg()[0]
             rate, rate_cpu = small_throughput(base, key, SMALL_SECONDS)
@@ -315,6 +336,14 @@ def main() -> None:
         ("pycm-api stand-in, POST /cm/create", ref_big),
     ):
         print(f"{label:<50}{ms(seconds)}   {seconds / floor_s:5.2f}x floor")
+    # CPU time changes less than elapsed time on a machine that others load.
+    print("CPU time of one create (the server's, all its threads; the floor's in this process):")
+    for label, seconds in (
+        ("floor", floor_cpu),
+        ("POST /api/v1/confusion-matrices", native_cpu),
+        ("POST /cm/create (pycm-api route)", compat_cpu),
+    ):
+        print(f"  {label:<48}{ms(seconds)}   {seconds / floor_cpu:5.2f}x floor")
 
     print(
         f"\n## small (8-label) creates, {CLIENTS} clients, {SMALL_SECONDS:.0f} s, POST /cm/create"
