@@ -18,8 +18,9 @@ from fastapi.testclient import TestClient
 
 from modelyard.serving import repository as serving_repository
 from tests.conftest import TEST_BROKER_URL
-from tests.helpers import Account
+from tests.helpers import Account, make_admin
 from tests.registry.factories import register_ok, skops_classifier
+from tests.training.helpers import corpus_members, upload, zip_bytes
 from tests.visualization.helpers import (
     CLASSES,
     DEADLINE_SECONDS,
@@ -603,6 +604,41 @@ def test_deleting_a_version_deletes_its_projections_and_their_files(
     # Another model's projections are left alone.
     assert all(store.exists(k) for k in kept_keys)
     assert _result(client, alice, kept)["training_data_shape"] == [40, 2]
+
+
+def _matrix_with_files(client: TestClient, account: Account) -> None:
+    body = {"actual": [0, 1, 1, 0], "predicted": [0, 1, 0, 0]}
+    uid = client.post(BASE_CM, json=body, headers=account.headers).json()["uid"]
+    for part in ("report", "plot", "matrix.obj"):
+        response = client.get(f"{BASE_CM}/{uid}/{part}", headers=account.headers)
+        assert response.status_code == 200, response.text
+
+
+BASE_CM = "/api/v1/confusion-matrices"
+
+
+def test_deleting_a_user_deletes_every_file_they_own(
+    client: TestClient, alice: Account, bob: Account
+) -> None:
+    store = client.app.state.artifacts  # type: ignore[attr-defined]
+    register_model(client, bob, "bobs", sample_rows=40)
+    _done(client, bob, "bobs")
+    _matrix_with_files(client, bob)
+    kept = store.list_keys()
+    # Alice's model, its sample and a projection of it; a projection she made of a model of
+    # her own only; a matrix with its .obj, report and plot; a training dataset.
+    register_model(client, alice, sample_rows=60)
+    log_requests(client, alice, "blobs", 20)
+    _done(client, alice, "blobs")
+    _matrix_with_files(client, alice)
+    assert upload(client, alice, zip_bytes(corpus_members(per_label=3))).status_code == 201
+    assert len(store.list_keys()) >= len(kept) + 9
+
+    admin = make_admin(client)
+    deleted = client.delete(f"/api/v1/admin/users/{alice.id}", headers=admin.headers)
+    assert deleted.status_code == 204
+    assert store.list_keys() == kept
+    assert client.get("/api/v1/models/bobs", headers=bob.headers).status_code == 200
 
 
 @in_process_only

@@ -19,6 +19,7 @@ from modelyard.auth.schemas import (
 from modelyard.db import SessionDep
 from modelyard.pagination import IntId, PageParamsDep
 from modelyard.schemas import Page
+from modelyard.storage.dependencies import ArtifactsDep
 
 __all__ = ["admin_router", "api_keys_router", "auth_router", "users_router"]
 
@@ -97,6 +98,6 @@ def update_user(
 @admin_router.delete(
     "/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response
 )
-def delete_user(user_id: IntId, admin: AdminUser, session: SessionDep) -> None:
-    """Delete a user and everything they own (admins only)."""
-    service.delete_user(session, admin, user_id)
+def delete_user(user_id: IntId, admin: AdminUser, session: SessionDep, store: ArtifactsDep) -> None:
+    """Delete a user and everything they own, stored files included (admins only)."""
+    service.delete_user(session, admin, user_id, store)

@@ -6,8 +6,9 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -37,8 +38,9 @@ from modelyard.auth.security import (
 )
 from modelyard.auth.throttle import LoginThrottle
 from modelyard.config import AuthSettings
-from modelyard.db import utcnow
+from modelyard.db import after_commit, utcnow
 from modelyard.errors import InvalidInput
+from modelyard.storage import ArtifactStore, delete_quietly
 
 __all__ = [
     "USERNAME_PATTERN",
@@ -58,6 +60,7 @@ __all__ = [
     "key_prefixes",
     "list_api_keys",
     "list_users",
+    "on_user_delete",
     "revoke_api_key",
     "sign_up",
     "update_user",
@@ -304,12 +307,27 @@ def update_user(
     return user
 
 
-def delete_user(session: Session, actor: User, user_id: int) -> None:
+# The files the domains keep for what a user owns (model files, reports, datasets). The rows
+# go with the user by the foreign keys' cascade; the files are named here, before the rows are
+# gone, and deleted once the deletion is committed.
+OwnerFiles = Callable[[Session, int], list[str]]
+_owner_files: dict[str, OwnerFiles] = {}
+
+
+def on_user_delete(domain: str, files: OwnerFiles) -> None:
+    """Have ``files(session, user_id)`` name a domain's files to delete with a user."""
+    _owner_files[domain] = files
+
+
+def delete_user(session: Session, actor: User, user_id: int, store: ArtifactStore) -> None:
+    """Delete the user, everything they own, and (once committed) its stored files."""
     user = get_user(session, user_id)
     if user.id == actor.id:
         raise CannotChangeOwnAccount()
+    keys = sorted({key for files in _owner_files.values() for key in files(session, user.id)})
     session.delete(user)
     session.flush()
+    after_commit(session, partial(delete_quietly, store, keys))
 
 
 def ensure_admin(

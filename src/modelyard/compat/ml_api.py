@@ -54,6 +54,7 @@ from modelyard.serving import service as serving
 from modelyard.serving.dependencies import CoreDep, PredictIdRoute, predict_id_of
 from modelyard.serving.exceptions import InvalidPredictInput
 from modelyard.serving.schemas import PredictionLogRead
+from modelyard.storage.dependencies import ArtifactsDep
 
 __all__ = ["SOURCE", "predict_error_body", "predict_record", "predict_router", "router"]
 
@@ -159,9 +160,11 @@ def toggle_user_permission(
 @router.delete(
     "/remove-user/{user_id}", response_model=Message, responses={404: {"model": Message}}
 )
-def remove_user(user_id: IntId, user: LenientUser, session: SessionDep) -> Message:
-    """Delete a user (admins only)."""
-    auth.delete_user(session, _admin(user), user_id)
+def remove_user(
+    user_id: IntId, user: LenientUser, session: SessionDep, store: ArtifactsDep
+) -> Message:
+    """Delete a user and everything they own (admins only)."""
+    auth.delete_user(session, _admin(user), user_id, store)
     return Message(message="User deleted successfully")
 
 

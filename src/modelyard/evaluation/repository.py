@@ -176,3 +176,12 @@ def set_cached_key(session: Session, record_id: int, version: int, column: str, 
 def delete(session: Session, record: ConfusionMatrixRecord) -> None:
     session.delete(record)
     session.flush()
+
+
+def owner_file_keys(session: Session, owner_id: int) -> list[str]:
+    """Every stored file of the owner's matrices: .obj, reports, plots."""
+    query = select(
+        ConfusionMatrixRecord.obj_key, ConfusionMatrixRecord.report_key,
+        ConfusionMatrixRecord.plot_key,
+    ).where(ConfusionMatrixRecord.owner_id == owner_id)  # fmt: skip
+    return [key for row in session.execute(query) for key in row if key]

@@ -21,6 +21,7 @@ import numpy as np
 import pycm
 from sqlalchemy.orm import Session
 
+from modelyard.auth import service as auth
 from modelyard.config import EvaluationSettings
 from modelyard.db import after_commit, utcnow
 from modelyard.evaluation import plots, pycm_adapter, repository
@@ -67,6 +68,8 @@ __all__ = [
 ]
 
 DEFAULT_COLOR_MAP = "Blues"
+
+auth.on_user_delete("evaluation", repository.owner_file_keys)
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,9 @@ from fastapi import Depends, Path, Query, Request
 from modelyard.config import Settings
 from modelyard.pagination import MAX_DB_INT
 from modelyard.registry.schemas import ALIAS_PATTERN, MODEL_NAME_PATTERN, VERSION_REF_PATTERN
-from modelyard.storage import ArtifactStore
+from modelyard.storage.dependencies import ArtifactsDep
 
 __all__ = ["AliasName", "ArtifactsDep", "ModelName", "OwnerId", "SettingsDep", "VersionRef"]
-
-
-def get_artifacts(request: Request) -> ArtifactStore:
-    store: ArtifactStore = request.app.state.artifacts
-    return store
 
 
 def get_settings(request: Request) -> Settings:
@@ -24,7 +19,6 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ModelName = Annotated[str, Path(pattern=MODEL_NAME_PATTERN, description="The model's name.")]
 VersionRef = Annotated[

@@ -127,3 +127,13 @@ def list_versions(
 def get_alias(session: Session, model_id: int, alias: str) -> ModelAlias | None:
     statement = select(ModelAlias).where(ModelAlias.model_id == model_id, ModelAlias.alias == alias)
     return session.scalars(statement).one_or_none()
+
+
+def owner_versions(session: Session, owner_id: int) -> list[tuple[int, str | None, str | None]]:
+    """(id, artifact key, sample key) of every version of the owner's models."""
+    query = (
+        select(ModelVersion.id, ModelVersion.artifact_key, ModelVersion.sample_key)
+        .join(RegisteredModel, ModelVersion.model_id == RegisteredModel.id)
+        .where(RegisteredModel.owner_id == owner_id)
+    )
+    return [(row[0], row[1], row[2]) for row in session.execute(query)]

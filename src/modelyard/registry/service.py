@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -20,6 +19,7 @@ import numpy as np
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from modelyard.auth import service as auth
 from modelyard.auth.models import User
 from modelyard.config import RegistrySettings
 from modelyard.db import after_commit, utcnow
@@ -56,7 +56,7 @@ from modelyard.registry.schemas import (
     ServingTarget,
 )
 from modelyard.schemas import Page
-from modelyard.storage import ArtifactStore
+from modelyard.storage import ArtifactStore, delete_quietly
 
 __all__ = [
     "LATEST",
@@ -81,7 +81,6 @@ __all__ = [
     "version_target",
 ]
 
-log = logging.getLogger(__name__)
 
 LATEST = "latest"
 PRODUCTION = "production"
@@ -461,13 +460,21 @@ def on_version_delete(domain: str, files: VersionFiles) -> None:
     _version_files[domain] = files
 
 
-def _delete_artifacts(store: ArtifactStore, keys: list[str]) -> None:
-    for key in keys:
-        try:
-            store.delete(key)
-        except Exception:
-            # The row is gone already; a leftover file is only wasted space.
-            log.exception("could not delete artifact %s", key)
+def _version_file_keys(
+    session: Session, version_id: int, artifact_key: str | None, sample_key: str | None
+) -> list[str]:
+    """A version's own files and those other domains keep for it."""
+    keys = [k for k in (artifact_key, sample_key) if k]
+    return keys + [key for files in _version_files.values() for key in files(session, version_id)]
+
+
+def _owner_file_keys(session: Session, owner_id: int) -> list[str]:
+    """Every file of the owner's model versions."""
+    versions = repository.owner_versions(session, owner_id)
+    return [key for version in versions for key in _version_file_keys(session, *version)]
+
+
+auth.on_user_delete("registry", _owner_file_keys)
 
 
 def delete_version(
@@ -484,11 +491,10 @@ def delete_version(
     version = _find_version(session, model, ref)
     for alias in [a for a in model.aliases if a.version_id == version.id]:
         model.aliases.remove(alias)
-    keys = [k for k in (version.artifact_key, version.sample_key) if k]
-    keys += [key for files in _version_files.values() for key in files(session, version.id)]
+    keys = _version_file_keys(session, version.id, version.artifact_key, version.sample_key)
     repository.delete(session, version)
     session.refresh(model)
-    after_commit(session, partial(_delete_artifacts, store, keys))
+    after_commit(session, partial(delete_quietly, store, keys))
 
 
 def set_alias(

@@ -12,7 +12,7 @@ The local store cannot hold ``a/b`` and ``a/b/c`` at once (a file is not a folde
 refuses the second with ``InvalidArtifactKey``; keys from ``new_key`` never collide that way.
 """
 
-from modelyard.storage.base import ArtifactStore
+from modelyard.storage.base import ArtifactStore, delete_quietly
 from modelyard.storage.factory import build_artifact_store
 from modelyard.storage.keys import ArtifactNotFound, InvalidArtifactKey
 from modelyard.storage.local import LocalArtifactStore
@@ -27,4 +27,5 @@ __all__ = [
     "MemoryArtifactStore",
     "S3ArtifactStore",
     "build_artifact_store",
+    "delete_quietly",
 ]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -54,3 +57,13 @@ class ArtifactStore(Protocol):
     def list_keys(self, prefix: str = "") -> list[str]:
         """Return the sorted keys under ``prefix`` (every key when it is empty)."""
         ...
+
+
+def delete_quietly(store: ArtifactStore, keys: list[str]) -> None:
+    """Delete ``keys``, logging (not raising) what fails: called once the rows that named
+    them are committed gone, when a leftover file is only wasted space."""
+    for key in keys:
+        try:
+            store.delete(key)
+        except Exception:
+            log.exception("could not delete artifact %s", key)

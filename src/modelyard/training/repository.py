@@ -81,3 +81,9 @@ def delete_experiment(session: Session, experiment: Experiment) -> None:
     session.execute(delete(TrainingRun).where(TrainingRun.experiment_id == experiment.id))
     session.delete(experiment)
     session.flush()
+
+
+def owner_file_keys(session: Session, owner_id: int) -> list[str]:
+    """The stored files of the owner's datasets."""
+    query = select(Dataset.artifact_key).where(Dataset.owner_id == owner_id)
+    return [key for key in session.scalars(query) if key]

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 from sqlalchemy.orm import Session
 
+from modelyard.auth import service as auth
 from modelyard.auth.models import User
 from modelyard.errors import ModelyardError
 from modelyard.evaluation import service as evaluation
@@ -86,6 +87,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+auth.on_user_delete("training", repository.owner_file_keys)
 
 MODEL_ARTIFACT = "model/model.skops"
 ENCODER_ARTIFACT = "model/encoder.json"

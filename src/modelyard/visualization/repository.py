@@ -115,3 +115,12 @@ def file_keys(session: Session, model_version_id: int) -> list[str]:
         Projection.transformer_key,
     ).where(Projection.model_version_id == model_version_id)  # fmt: skip
     return [key for row in session.execute(query) for key in row if key]
+
+
+def owner_file_keys(session: Session, owner_id: int) -> list[str]:
+    """Every stored file of the owner's projections."""
+    query = select(
+        Projection.result_key, Projection.parquet_key, Projection.plot_key,
+        Projection.transformer_key,
+    ).where(Projection.owner_id == owner_id)  # fmt: skip
+    return [key for row in session.execute(query) for key in row if key]

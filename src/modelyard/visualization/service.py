@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from modelyard.auth import service as auth
 from modelyard.auth.models import User
 from modelyard.jobs import service as jobs
 from modelyard.jobs.exceptions import JobNotFound
@@ -73,6 +74,8 @@ __all__ = [
 _FINISHED = frozenset({"SUCCESS", "ERROR", "NO_DATA", "NOT_SUPPORTED"})
 
 registry.on_version_delete("visualization", repository.file_keys)
+# Projections a user made of another user's model go with the user.
+auth.on_user_delete("visualization", repository.owner_file_keys)
 
 
 # --- names ------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from modelyard.evaluation import service as evaluation
 from modelyard.jobs import service as jobs
 from modelyard.pagination import IntId
 from modelyard.registry import service as registry
+from modelyard.storage.dependencies import ArtifactsDep
 from modelyard.training.service import TRAIN_JOB
 from modelyard.web.context import AdminPage, CsrfChecked
 from modelyard.web.pages.projections import list_projections_of
@@ -58,7 +59,9 @@ def enable_user(page: CsrfChecked, admin: AdminPage, user_id: IntId) -> Response
 
 
 @router.post("/users/{user_id}/delete")
-def delete_user(page: CsrfChecked, admin: AdminPage, user_id: IntId) -> Response:
+def delete_user(
+    page: CsrfChecked, admin: AdminPage, user_id: IntId, store: ArtifactsDep
+) -> Response:
     """Delete a user and everything they own."""
-    auth.delete_user(page.db, admin.signed_in, user_id)
+    auth.delete_user(page.db, admin.signed_in, user_id, store)
     return page.redirect("/ui/admin", "The user is deleted.")
