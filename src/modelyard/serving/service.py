@@ -293,6 +293,8 @@ class ServingCore:
             prediction = runtime.predict(matrix)
         except Exception as exc:
             raise PredictFailed(f"{type(exc).__name__}: {exc}") from exc
+        # Encoded here, in the request's own thread, not on the event loop.
+        seen["output"] = encode_output(prediction)
         # Answered requests only: a refused one never reaches the model, and must not make a
         # dear model look cheap.
         if measured:
@@ -378,7 +380,8 @@ class ServingCore:
         """Validate ``body`` (raw JSON bytes or decoded) against ``target`` and predict."""
         started = time.perf_counter()
         status, error, output = 200, None, None
-        # Filled in by the worker thread as far as it gets: the decoded body and its row count.
+        # Filled in by the worker thread as far as it gets: the decoded body and its row count
+        # (and, in direct mode, the encoded output).
         seen: dict[str, Any] = {"body": body, "n_rows": 0, "raw_size": _size(body)}
         try:
             dispatcher = self.dispatcher_for(target)
@@ -398,7 +401,7 @@ class ServingCore:
                             self._in_threads -= 1
             else:
                 prediction = await dispatcher.wait(await self._submit(target, seen, dispatcher))
-            encoded = encode_output(prediction)
+            encoded = seen.get("output") or encode_output(prediction)
             output = RawJSON(encoded)
             return PredictResult(predict_id, target, prediction, encoded)
         except ModelyardError as exc:
