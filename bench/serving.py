@@ -46,6 +46,8 @@ if not HARNESS.is_dir():  # a worktree under /work/wt/<name>: the harness is at 
 BENCH_ROOT = Path(os.environ.get("BENCH_ROOT", "/tmp/bench"))  # noqa: S108 - the harness's default
 HARNESS_PYTHON = BENCH_ROOT / "venv" / "bin" / "python"
 MODELYARD = ROOT / ".venv" / "bin" / "modelyard"
+if not MODELYARD.exists():  # a worktree under /work/wt/<name> runs on main's venv (PYTHONPATH=src)
+    MODELYARD = ROOT.parents[1] / "main" / ".venv" / "bin" / "modelyard"
 
 PEERS = [
     "fastapi",

@@ -256,6 +256,13 @@ class ServingSettings(BaseSettings):
     client_wait_seconds: float = Field(default=30.0, gt=0, description="Wait before 408.")
     result_ttl_seconds: int = Field(default=60, ge=1, description="Async results kept this long.")
     queue_retry_after_seconds: int = Field(default=1, ge=1, description="Retry-After of a 503.")
+    max_threads: int | None = Field(
+        default=1,  # serving.modes.DEFAULT_MAX_THREADS (config imports no domain)
+        ge=1,
+        le=256,
+        description="Worker threads one version's requests use at once (direct mode; large "
+        "bodies' decoding in queue and batching); null: the shared pool of 40.",
+    )
     inline_budget_ms: float = Field(
         default=0.0,
         ge=0,

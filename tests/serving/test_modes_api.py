@@ -147,6 +147,7 @@ def test_serving_options_default_then_set_then_shown(
         {"max_queue_size": -1},
         {"max_wait_ms": -5},
         {"client_wait_seconds": 0},
+        {"max_threads": 0},
         {"unknown": 1},
     ],
 )
@@ -156,6 +157,20 @@ def test_bad_serving_options_are_a_422(
     response = set_serving(client, alice, **options)
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "validation_error"
+
+
+def test_max_threads_is_a_version_option_with_the_server_default(
+    client: TestClient, alice: Account, model: dict[str, Any]
+) -> None:
+    shown = client.get(f"{PATH}/versions/1/serving", headers=alice.headers).json()
+    assert shown["effective"]["max_threads"] == 1
+    changed = set_serving(client, alice, max_threads=4)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["effective"]["max_threads"] == 4
+    answer = client.post(f"{PATH}/predict", json={"X": [[1, 2, 3, 4]]}, headers=alice.headers)
+    assert answer.status_code == 200, answer.text
+    limiter = core_of(client).dispatcher_for(_target(client, alice)).limiter
+    assert limiter is not None and limiter.total_tokens == 4
 
 
 # -- modes -------------------------------------------------------------------------------------

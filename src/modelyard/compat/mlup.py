@@ -192,7 +192,8 @@ def serving_options(config: MlupConfig) -> dict[str, Any]:
         throttling_max_requests=web.throttling_max_requests,
         throttling_max_request_len=web.throttling_max_request_len,
     )
-    return asdict(options)
+    # mlup has no such knob: the server's own default (MODELYARD_SERVING_MAX_THREADS) applies.
+    return {k: v for k, v in asdict(options).items() if k != "max_threads"}
 
 
 def long_predict(config: MlupConfig) -> bool:

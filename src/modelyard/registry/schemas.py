@@ -122,6 +122,15 @@ class ServingOptions(BaseModel):
         le=7 * 86400,
         description="How long an async result is kept (mlup: ttl_predicted_data).",
     )
+    max_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="Worker threads this version's requests use at once per process (direct "
+        "mode's requests; large bodies' decoding in queue and batching); the rest wait their "
+        "turn. 1 suits a CPU-bound model (one Python thread runs at a time); more, a model that "
+        "releases the GIL.",
+    )
 
 
 class ServingTarget(BaseModel):

@@ -27,7 +27,6 @@ import logging
 import re
 from typing import Any
 
-import pydantic_core
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute
@@ -121,7 +120,7 @@ class PredictFastPath:
                 response.headers.raw.append(id_header)
                 await response(scope, receive, send_once)
                 return
-            content = pydantic_core.to_json(service.predict_response(result))
+            content = service.predict_response_json(result)
             await send_once(
                 {
                     "type": "http.response.start",

@@ -12,6 +12,14 @@ REST routes, the compatibility servers (mlup) and the inference protocol sit on 
   makes ONE model call on the stacked matrix, and hands each request exactly its own slice.
   While a batch runs, the next one keeps filling, so under load batches grow on their own.
 
+Worker threads, per version: ``max_threads`` bounds the worker threads a version's requests use
+at once in this process (direct mode's requests, and the decoding of large bodies in the queue
+and batching modes, whose model calls ``workers`` bounds already); the others wait their turn
+on the event loop. One Python process runs one thread at a time (the GIL), so a CPU-bound model
+gains nothing from more threads than that, and many threads handing the GIL to one another cost
+CPU of their own; a model that releases the GIL (its own native threads, I/O) can take more.
+Each version has its own limit: a slow version at 1 never holds up another one.
+
 Throttling, in every mode: ``max_request_rows`` rows per request and ``max_concurrent_requests``
 requests in flight (queued or running) per dispatcher, i.e. per model version and process;
 beyond either, ``Throttled`` (429).
@@ -42,6 +50,7 @@ from modelyard.serving.exceptions import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_THREADS",
     "MODES",
     "BatchingDispatcher",
     "DirectDispatcher",
@@ -61,6 +70,10 @@ MODES: tuple[Mode, ...] = ("direct", "queue", "batching")
 
 # A blocking model call (numpy matrix in, one prediction per row out); runs in a worker thread.
 PredictCall = Callable[[np.ndarray], Prediction]
+
+# Worker threads per version unless its options or the server say otherwise: see bench/README.md
+# (2026-12-02) for 1 against 2 and anyio's shared 40.
+DEFAULT_MAX_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -86,6 +99,9 @@ class ModeOptions:
     result_ttl_seconds: int = 60
     # the Retry-After a full queue answers
     retry_after_seconds: int = 1
+    # worker threads this version's requests use at once (see the module's docstring);
+    # None: no limit of its own (the process's shared pool, anyio's 40 threads)
+    max_threads: int | None = DEFAULT_MAX_THREADS
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -95,7 +111,7 @@ class ModeOptions:
                 raise ValueError(f"{name} must be at least 1")
         if self.max_wait_ms < 0 or self.client_wait_seconds <= 0:
             raise ValueError("max_wait_ms must be >= 0 and client_wait_seconds > 0")
-        for name in ("max_concurrent_requests", "max_request_rows"):
+        for name in ("max_concurrent_requests", "max_request_rows", "max_threads"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1 (or None: no limit)")
@@ -181,6 +197,16 @@ class Dispatcher:
         self.inline_waits = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    @property
+    def limiter(self) -> anyio.CapacityLimiter | None:
+        """The version's own bound on its worker threads (``max_threads``); None: the shared pool.
+
+        Made on first use, on the event loop that then owns this dispatcher."""
+        if self._limiter is None and self.options.max_threads is not None:
+            self._limiter = anyio.CapacityLimiter(self.options.max_threads)
+        return self._limiter
 
     # -- throttling ---------------------------------------------------------------------------
 
@@ -273,9 +299,13 @@ class Dispatcher:
     async def _call(self, matrix: np.ndarray) -> Prediction:
         self.calls += 1
         try:
-            return await anyio.to_thread.run_sync(self.call, matrix)
+            return await anyio.to_thread.run_sync(self.call, matrix, limiter=self._call_limiter())
         except Exception as exc:
             raise _model_error(exc) from exc
+
+    def _call_limiter(self) -> anyio.CapacityLimiter | None:
+        # The queue and batching modes bound their model calls with ``workers``.
+        return None
 
     def _bind(self) -> None:
         loop = asyncio.get_running_loop()
@@ -311,6 +341,9 @@ class DirectDispatcher(Dispatcher):
     def __init__(self, call: PredictCall, options: ModeOptions) -> None:
         super().__init__(call, options)
         self._tasks: set[asyncio.Future[Prediction]] = set()
+
+    def _call_limiter(self) -> anyio.CapacityLimiter | None:
+        return self.limiter
 
     def _submit(self, matrix: np.ndarray) -> asyncio.Future[Prediction]:
         task = asyncio.get_running_loop().create_task(self._call(matrix))

@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import pydantic_core
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
@@ -97,7 +96,7 @@ async def _predict(
         user_id=context.user_id,
         source="native",
     )
-    return Response(pydantic_core.to_json(service.predict_response(result)), media_type=JSON)
+    return Response(service.predict_response_json(result), media_type=JSON)
 
 
 _PREDICT_RESPONSES: dict[int | str, dict[str, Any]] = {

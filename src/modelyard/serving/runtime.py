@@ -33,6 +33,7 @@ def default_mode_options(settings: Settings) -> ModeOptions:
         client_wait_seconds=serving.client_wait_seconds,
         result_ttl_seconds=serving.result_ttl_seconds,
         retry_after_seconds=serving.queue_retry_after_seconds,
+        max_threads=serving.max_threads,
     )
 
 

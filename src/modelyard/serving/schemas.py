@@ -64,6 +64,7 @@ class EffectiveServing(BaseModel):
     client_wait_seconds: float
     result_ttl_seconds: int
     retry_after_seconds: int
+    max_threads: int | None
 
 
 class ServingOptionsRead(BaseModel):

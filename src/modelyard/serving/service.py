@@ -54,12 +54,14 @@ from modelyard.serving.targets import TargetCache
 __all__ = [
     "PredictResult",
     "ServingCore",
+    "encode_output",
     "get_serving_options",
     "list_caller_log",
     "list_request_log",
     "loads_strict",
     "parse_rows",
     "predict_response",
+    "predict_response_json",
     "production_log_mark",
     "production_requests",
     "set_serving_options",
@@ -85,6 +87,8 @@ class PredictResult:
     predict_id: str
     target: ServingTarget
     prediction: Prediction
+    # The predictions (and probabilities) as JSON, encoded once for the log and the answer.
+    output_json: bytes | None = None
 
 
 def _invalid(msg: str, kind: str, loc: list[Any] | None = None) -> InvalidPredictInput:
@@ -289,6 +293,8 @@ class ServingCore:
             prediction = runtime.predict(matrix)
         except Exception as exc:
             raise PredictFailed(f"{type(exc).__name__}: {exc}") from exc
+        # Encoded here, in the request's own thread, not on the event loop.
+        seen["output"] = encode_output(prediction)
         # Answered requests only: a refused one never reaches the model, and must not make a
         # dear model look cheap.
         if measured:
@@ -327,7 +333,9 @@ class ServingCore:
             # trip to a worker thread would (tens of microseconds), so it happens right here.
             matrix = self._validated(target, seen, dispatcher)
         else:
-            matrix, _ = await anyio.to_thread.run_sync(self._prepare, target, seen, dispatcher)
+            matrix, _ = await anyio.to_thread.run_sync(
+                self._prepare, target, seen, dispatcher, limiter=dispatcher.limiter
+            )
         return dispatcher.submit(matrix)
 
     def _entry(
@@ -340,7 +348,7 @@ class ServingCore:
         source: str,
         status: int,
         error: str | None,
-        output: dict[str, Any] | None,
+        output: RawJSON | None,
         started: float,
     ) -> dict[str, Any]:
         return {
@@ -372,7 +380,8 @@ class ServingCore:
         """Validate ``body`` (raw JSON bytes or decoded) against ``target`` and predict."""
         started = time.perf_counter()
         status, error, output = 200, None, None
-        # Filled in by the worker thread as far as it gets: the decoded body and its row count.
+        # Filled in by the worker thread as far as it gets: the decoded body and its row count
+        # (and, in direct mode, the encoded output).
         seen: dict[str, Any] = {"body": body, "n_rows": 0, "raw_size": _size(body)}
         try:
             dispatcher = self.dispatcher_for(target)
@@ -386,14 +395,15 @@ class ServingCore:
                         self._in_threads += 1
                         try:
                             prediction = await anyio.to_thread.run_sync(
-                                self._run, target, seen, dispatcher
+                                self._run, target, seen, dispatcher, limiter=dispatcher.limiter
                             )
                         finally:
                             self._in_threads -= 1
             else:
                 prediction = await dispatcher.wait(await self._submit(target, seen, dispatcher))
-            output = _logged_output(prediction)
-            return PredictResult(predict_id, target, prediction)
+            encoded = seen.get("output") or encode_output(prediction)
+            output = RawJSON(encoded)
+            return PredictResult(predict_id, target, prediction, encoded)
         except ModelyardError as exc:
             status, error = exc.status_code, exc.message
             raise
@@ -458,8 +468,9 @@ class ServingCore:
                 prediction = await dispatcher.wait(
                     future, options.result_ttl_seconds + options.client_wait_seconds
                 )
-                output = _logged_output(prediction)
-                return render(PredictResult(predict_id, target, prediction))
+                encoded = encode_output(prediction)
+                output = RawJSON(encoded)
+                return render(PredictResult(predict_id, target, prediction, encoded))
             except ModelyardError as exc:
                 status, error = exc.status_code, exc.message
                 raise
@@ -524,11 +535,17 @@ def _note_cost(
     )
 
 
-def _logged_output(prediction: Prediction) -> dict[str, Any]:
+def encode_output(prediction: Prediction) -> bytes:
+    """``{"predictions": [...], "probabilities": [...]}`` (no probabilities: a regressor) as JSON.
+
+    What the log keeps of an answer, and the answer's larger part (``predict_response_json``):
+    encoded once per request. NaN and infinities (a model may answer them) become ``null``, so
+    both stay JSON that PostgreSQL's json and every client's parser take.
+    """
     output: dict[str, Any] = {"predictions": prediction.predictions}
     if prediction.probabilities is not None:
         output["probabilities"] = prediction.probabilities
-    return output
+    return pydantic_core.to_json(output, inf_nan_mode="null")
 
 
 def _logged_input(body: Any, raw: bytes | None) -> Any:
@@ -556,6 +573,21 @@ def predict_response(result: PredictResult) -> dict[str, Any]:
     if prediction.probabilities is not None:
         answer["probabilities"] = prediction.probabilities
     return answer
+
+
+def predict_response_json(result: PredictResult) -> bytes:
+    """``predict_response`` as JSON, around the output the log got (the same bytes)."""
+    output = result.output_json or encode_output(result.prediction)
+    target = result.target
+    head: dict[str, Any] = {
+        "predict_id": result.predict_id,
+        "model": target.model_name,
+        "version": target.version,
+    }
+    if result.prediction.classes is not None:
+        head["classes"] = result.prediction.classes
+    # ``{...head}`` + ``,`` + ``"predictions": ...}``: one object, the output's keys last.
+    return b"".join((pydantic_core.to_json(head)[:-1], b",", output[1:]))
 
 
 def _options_read(
