@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from modelyard.registry.loaders import Prediction
-from modelyard.registry.schemas import ServingTarget
 from modelyard.serving.cache import ModelCache
 from modelyard.serving.models import RawJSON
 from modelyard.serving.service import (
@@ -20,20 +19,9 @@ from modelyard.serving.service import (
     predict_response,
     predict_response_json,
 )
+from tests.serving.helpers import serving_target
 
-TARGET = ServingTarget(
-    model_id=1,
-    model_name="m",
-    owner_id=1,
-    version_id=1,
-    version=3,
-    format="skops",
-    kind="regressor",
-    classes=None,
-    input_schema=None,
-    artifact_key="k",
-    sha256="0" * 64,
-)
+TARGET = serving_target(version=3, kind="regressor", classes=None)
 
 
 def strict(raw: bytes) -> Any:

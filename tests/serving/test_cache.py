@@ -9,19 +9,14 @@ from typing import Any
 from modelyard.registry.loaders import ModelRuntime
 from modelyard.registry.schemas import ServingTarget
 from modelyard.serving.cache import ModelCache
+from tests.serving.helpers import serving_target
 
 
 def target(version_id: int) -> ServingTarget:
-    return ServingTarget(
-        model_id=1,
-        model_name="m",
-        owner_id=1,
+    return serving_target(
         version_id=version_id,
         version=version_id,
-        format="skops",
-        kind="classifier",
         classes=None,
-        input_schema=None,
         artifact_key="models/x",
         sha256=str(version_id),
     )

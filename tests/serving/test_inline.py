@@ -14,25 +14,13 @@ import numpy as np
 from modelyard.config import ServingSettings
 from modelyard.db import Database
 from modelyard.registry.loaders import Prediction
-from modelyard.registry.schemas import ServingTarget
 from modelyard.serving.cache import ModelCache
 from modelyard.serving.exceptions import InvalidPredictInput
 from modelyard.serving.log import RequestLogWriter
 from modelyard.serving.service import INLINE_MAX_BODY_BYTES, ServingCore
+from tests.serving.helpers import serving_target
 
-TARGET = ServingTarget(
-    model_id=1,
-    model_name="m",
-    owner_id=1,
-    version_id=1,
-    version=1,
-    format="skops",
-    kind="classifier",
-    classes=[0, 1],
-    input_schema=None,
-    artifact_key="k",
-    sha256="0" * 64,
-)
+TARGET = serving_target()
 ONE_ROW = b'{"X": [[1, 2]]}'
 
 

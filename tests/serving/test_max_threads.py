@@ -19,21 +19,15 @@ from modelyard.serving.cache import ModelCache
 from modelyard.serving.log import RequestLogWriter
 from modelyard.serving.modes import DEFAULT_MAX_THREADS, ModeOptions
 from modelyard.serving.service import ServingCore
+from tests.serving.helpers import serving_target
 
 ONE_ROW = b'{"X": [[1, 2]]}'
 
 
 def target(version_id: int, **serving: Any) -> ServingTarget:
-    return ServingTarget(
-        model_id=1,
-        model_name="m",
-        owner_id=1,
+    return serving_target(
         version_id=version_id,
         version=version_id,
-        format="skops",
-        kind="classifier",
-        classes=[0, 1],
-        input_schema=None,
         artifact_key=f"k{version_id}",
         sha256=str(version_id) * 64,
         serving={"mode": "direct", **serving},

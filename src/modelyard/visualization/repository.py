@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from modelyard.visualization.models import Projection, ProjectionConfig
@@ -108,19 +108,19 @@ def finish(
     return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
 
 
-def file_keys(session: Session, model_version_id: int) -> list[str]:
-    """Every stored file of the version's projections: results, plots, parquet, transformers."""
+def _projection_file_keys(session: Session, condition: ColumnElement[bool]) -> list[str]:
     query = select(
         Projection.result_key, Projection.parquet_key, Projection.plot_key,
         Projection.transformer_key,
-    ).where(Projection.model_version_id == model_version_id)  # fmt: skip
+    ).where(condition)  # fmt: skip
     return [key for row in session.execute(query) for key in row if key]
+
+
+def file_keys(session: Session, model_version_id: int) -> list[str]:
+    """Every stored file of the version's projections: results, plots, parquet, transformers."""
+    return _projection_file_keys(session, Projection.model_version_id == model_version_id)
 
 
 def owner_file_keys(session: Session, owner_id: int) -> list[str]:
     """Every stored file of the owner's projections."""
-    query = select(
-        Projection.result_key, Projection.parquet_key, Projection.plot_key,
-        Projection.transformer_key,
-    ).where(Projection.owner_id == owner_id)  # fmt: skip
-    return [key for row in session.execute(query) for key in row if key]
+    return _projection_file_keys(session, Projection.owner_id == owner_id)
