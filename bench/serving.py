@@ -124,8 +124,9 @@ def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tu
 class Modelyard:
     """``modelyard serve`` on a fresh data folder, with an admin, an API key and the models."""
 
-    def __init__(self, work: Path, port: int, log_path: Path) -> None:
+    def __init__(self, work: Path, port: int, log_path: Path, workers: int = 1) -> None:
         self.port = port
+        self.workers = workers
         self.base = f"http://127.0.0.1:{port}"
         self.data_dir = Path(tempfile.mkdtemp(prefix="modelyard-bench-"))
         self.log_path = log_path
@@ -155,7 +156,7 @@ class Modelyard:
             env["MODELYARD_SERVING_INLINE_BUDGET_MS"] = INLINE_BUDGET_MS
         started = time.time()
         self.process = subprocess.Popen(  # noqa: S603 - our own command
-            [str(MODELYARD), "serve", "--port", str(self.port)],
+            [str(MODELYARD), "serve", "--port", str(self.port), "--workers", str(self.workers)],
             env=env,
             stdout=self.log_path.open("w"),
             stderr=subprocess.STDOUT,
@@ -273,6 +274,11 @@ def main() -> None:
         "--inline-budget-ms",
         help="MODELYARD_SERVING_INLINE_BUDGET_MS for modelyard (default: the server's, 0: off)",
     )
+    parser.add_argument(
+        "--workers",
+        default="1,2",
+        help="modelyard's server processes (`serve --workers N`), one server per value: 1,2",
+    )
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--quiet-max-wait", type=float, default=10.0,
                         help="seconds to wait for a quiet machine before each test")  # fmt: skip
@@ -385,9 +391,11 @@ def main() -> None:
         peer["prefix"] = f"{work}/payloads/{peer.get('format', 'rows')}"
         gen_payloads.write(gen_payloads.FORMATS[peer.get("format", "rows")], pool, peer["prefix"])
 
-    for rnd in range(1, args.rounds + 1):
-        # modelyard: one server, the LogisticRegression as v1 (direct) and v2 (batching).
-        server = Modelyard(work, 8010, out / "logs" / f"modelyard-r{rnd}.log")
+    def run_modelyard(rnd: int, workers: int) -> None:
+        """One ``modelyard serve --workers N``: the LogisticRegression as v1 (direct) and v2
+        (batching), the forest likewise; labels end in ``-wN`` for N > 1."""
+        suffix = "" if workers == 1 else f"-w{workers}"
+        server = Modelyard(work, 8010, out / "logs" / f"modelyard{suffix}-r{rnd}.log", workers)
         try:
             ready = server.start()
             batching = {"mode": "batching", "max_batch_rows": args.batch_rows,
@@ -400,7 +408,10 @@ def main() -> None:
             os.environ[KEY_ENV] = server.key
             bench_target.HERE = str(wrapper)  # run_client finds wrk_post.lua there
             pid = server.process.pid if server.process else None
-            for label, version in (("modelyard", direct_v), ("modelyard-batching", batch_v)):
+            for label, version in (
+                (f"modelyard{suffix}", direct_v),
+                (f"modelyard-batching{suffix}", batch_v),
+            ):
                 url = server.url("lr", version)
                 diff = check(url, str(mine), model, server.headers)
                 log(f"{label}: ready in {ready:.1f} s, max|proba diff| {diff}")
@@ -414,8 +425,8 @@ def main() -> None:
                 )
             if forest_file is not None:
                 for label, version in (
-                    ("modelyard", forest_direct),
-                    ("modelyard-batching", forest_batch),
+                    (f"modelyard{suffix}", forest_direct),
+                    (f"modelyard-batching{suffix}", forest_batch),
                 ):
                     url = server.url("rf", version)
                     diff = check(url, str(mine), forest, server.headers)
@@ -425,6 +436,10 @@ def main() -> None:
             os.environ.pop(KEY_ENV, None)
             bench_target.HERE = str(HARNESS)
             server.stop()
+
+    for rnd in range(1, args.rounds + 1):
+        for workers in (int(n) for n in args.workers.split(",")):
+            run_modelyard(rnd, workers)
 
         for peer in peers if rnd % 2 else peers[::-1]:
             process = None

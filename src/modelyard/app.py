@@ -22,7 +22,9 @@ from modelyard.health import router as health_router
 from modelyard.http import HttpMetrics, RequestMiddleware
 from modelyard.jobs.executors import build_executor
 from modelyard.jobs.router import router as jobs_router
+from modelyard.jobs.runner import repair_after_crash
 from modelyard.kv import build_store
+from modelyard.logs import configure_logging
 from modelyard.registry.router import router as registry_router
 from modelyard.serving.fast_path import PredictFastPath
 from modelyard.serving.open_inference import router as open_inference_router
@@ -93,11 +95,17 @@ def create_app(
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         database = Database.from_settings(settings)
         app.state.database = database
-        app.state.ephemeral = build_store(settings.jobs.broker_url)
+        # One of several processes (--workers N): they share the database, not their memory,
+        # and the parent did the once-per-machine work (prepare_workers) before starting them.
+        shared = settings.http.workers > 1
+        app.state.ephemeral = build_store(
+            settings.jobs.broker_url, shared=database if shared else None
+        )
         app.state.artifacts = build_artifact_store(settings)
         security = app.state.security
-        with database.session() as session:
-            ensure_bootstrap_admins(session, security, settings.auth)
+        if not shared:
+            with database.session() as session:
+                ensure_bootstrap_admins(session, security, settings.auth)
         executor = build_executor(settings, database)
         app.state.jobs = executor
         executor.start()
@@ -175,4 +183,34 @@ def create_app(
     app.include_router(custom_classifier.router)
     app.include_router(hydro_visualization.router)
     install_web(app, secret_key)  # the dashboard under /ui
+    return app
+
+
+def prepare_workers(settings: Settings) -> None:
+    """What every process's start would otherwise race to do once, done by ``modelyard serve
+    --workers N`` before it starts them: the bootstrap admins, the repair of the jobs a crash
+    left (in-process jobs), and MLflow's embedded store, which MLflow creates and migrates on
+    first use."""
+    database = Database.from_settings(settings)
+    try:
+        with database.session() as session:
+            security = Security(resolve_secret_key(settings), settings.auth)
+            ensure_bootstrap_admins(session, security, settings.auth)
+        if not settings.jobs.uses_celery:
+            repair_after_crash(database)
+    finally:
+        database.dispose()
+    build_runtime(settings)
+
+
+def create_worker_app() -> FastAPI:
+    """One process of ``modelyard serve --workers N`` (uvicorn's app factory): the settings
+    from the environment the parent passed on (``MODELYARD_HTTP_WORKERS`` among them), logging
+    as the parent's."""
+    from modelyard.cli import freeze_startup_objects
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    app = create_app(settings)
+    freeze_startup_objects()
     return app

@@ -7,6 +7,7 @@ import gc
 import getpass
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -120,9 +121,21 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     given = [name for name in _SINGLE_MODEL_OPTIONS if getattr(args, name) not in (None, False)]
     if not single and (given or _mlup_overrides(args)):
         raise ConfigError("the single-model options need --model FILE (or --config FILE)")
+    workers = args.workers or settings.http.workers
+    if workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    if single and workers > 1:
+        raise ConfigError(
+            "--workers serves the whole service; the single-model server (--model, --config) "
+            "runs in one process"
+        )
     config = _single_model_config(args) if single else None
     resolve_secret_key(settings)  # fail before migrating when the secret is unusable
     _migrate(settings)
+    if workers > 1:
+        return _serve_workers(
+            settings, args.host or DEFAULT_HOST, args.port or DEFAULT_PORT, workers
+        )
     shutdown: float | None = None
     if single:
         app, host, port, shutdown = _serve_one_model(args, settings, config)
@@ -137,6 +150,32 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=int(shutdown) if shutdown is not None else None,
+    )
+    return 0
+
+
+def _serve_workers(settings: Settings, host: str, port: int, workers: int) -> int:
+    """``workers`` processes on one port, each the whole service (uvicorn's supervisor starts
+    them, and starts a new one for any that dies). They share the database and the artifact
+    store; what they would share in memory goes to the database (``kv.DatabaseStore``:
+    async results, sign-in throttling) unless a broker URL puts it in Redis. Each keeps its own
+    model cache, batches, throttling counts and metrics."""
+    import uvicorn
+
+    from modelyard.app import prepare_workers
+
+    # The processes are new interpreters: they read their settings from this environment.
+    os.environ["MODELYARD_HTTP_WORKERS"] = str(workers)
+    prepare_workers(settings)
+    log.info("serving on http://%s:%d with %d processes (docs at /docs)", host, port, workers)
+    uvicorn.run(
+        "modelyard.app:create_worker_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=None,
     )
     return 0
 
@@ -259,6 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help=f"address to listen on ({DEFAULT_HOST})")
     serve.add_argument("--port", type=int, help=f"port ({DEFAULT_PORT})")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="server processes sharing the port (MODELYARD_HTTP_WORKERS, 1); "
+        "up to one per core serves more requests at once",
+    )
     _add_single_model_options(serve)
     serve.set_defaults(func=cmd_serve)
 

@@ -198,6 +198,12 @@ class HttpSettings(BaseSettings):
     model_config = _section("MODELYARD_HTTP_")
 
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Server processes sharing the port (modelyard serve --workers N).",
+    )
     metrics_enabled: bool = True
     default_page_size: int = Field(default=50, ge=1, le=1000)
     max_page_size: int = Field(default=500, ge=1, le=10_000)

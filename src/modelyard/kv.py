@@ -1,16 +1,32 @@
 """Short-lived shared state (counters, results with a time to live).
 
-In-process by default; Redis when a broker URL is set, so every replica sees the same values.
-Sign-in throttling and async prediction results (``serving/results.py``) use it.
+In-process by default; in the database when several server processes share one machine
+(``modelyard serve --workers N``); Redis when a broker URL is set, so every replica sees the
+same values. Sign-in throttling and async prediction results (``serving/results.py``) use it.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from itertools import count
 from typing import Any, Protocol
 
-__all__ = ["EphemeralStore", "MemoryStore", "RedisStore", "build_store"]
+from sqlalchemy import Float, LargeBinary, String, Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, mapped_column
+
+from modelyard.db import Base, Database
+
+__all__ = [
+    "DatabaseStore",
+    "EphemeralStore",
+    "EphemeralValue",
+    "MemoryStore",
+    "RedisStore",
+    "build_store",
+]
 
 
 class EphemeralStore(Protocol):
@@ -141,7 +157,108 @@ class RedisStore:
         self._redis.close()
 
 
-def build_store(broker_url: str | None, prefix: str = "modelyard:") -> EphemeralStore:
+class EphemeralValue(Base):
+    """One value of ``DatabaseStore``: a counter (``i:`` keys) or bytes (``b:`` keys)."""
+
+    __tablename__ = "ephemeral_values"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    number: Mapped[int | None] = mapped_column(default=None)
+    blob: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    # Wall-clock seconds (time.time()): every process of the machine reads the same clock.
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+_TABLE: Table = EphemeralValue.__table__  # type: ignore[assignment]
+_SWEEP_EVERY = 256  # writes between two deletions of every expired value
+
+
+class DatabaseStore:
+    """The same operations on a table of the service's database, for server processes that
+    share one machine (and its database) but not their memory.
+
+    Every write starts with a write statement, so on SQLite the transaction takes the write
+    lock at once (waiting its turn) instead of upgrading a read lock, which could fail.
+    """
+
+    def __init__(self, database: Database, clock: Any = time.time) -> None:
+        self._database = database
+        self._clock = clock
+        # Both dialects' INSERT ... ON CONFLICT DO UPDATE.
+        self._insert = (
+            postgresql.insert if database.engine.dialect.name == "postgresql" else sqlite.insert
+        )
+        self._writes = count(1)
+
+    def _upsert(self, key: str, **values: Any) -> Any:
+        return self._insert(_TABLE).values(key=key, **values)
+
+    def _sweep(self, connection: Any, now: float) -> None:
+        if next(self._writes) % _SWEEP_EVERY == 0:
+            connection.execute(delete(_TABLE).where(_TABLE.c.expires_at <= now))
+
+    def incr(self, key: str, ttl_seconds: int) -> int:
+        name, now = "i:" + key, self._clock()
+        with self._database.engine.begin() as connection:
+            connection.execute(
+                delete(_TABLE).where(_TABLE.c.key == name, _TABLE.c.expires_at <= now)
+            )
+            statement = self._upsert(name, number=1, expires_at=now + ttl_seconds)
+            statement = statement.on_conflict_do_update(
+                index_elements=[_TABLE.c.key], set_={"number": _TABLE.c.number + 1}
+            ).returning(_TABLE.c.number)
+            value = connection.execute(statement).scalar_one()
+            self._sweep(connection, now)
+        return int(value)
+
+    def _live(self, name: str, column: Any) -> tuple[Any, float] | None:
+        with self._database.engine.connect() as connection:
+            row = connection.execute(
+                select(column, _TABLE.c.expires_at).where(
+                    _TABLE.c.key == name, _TABLE.c.expires_at > self._clock()
+                )
+            ).first()
+        return None if row is None else (row[0], row[1])
+
+    def get_int(self, key: str) -> int:
+        found = self._live("i:" + key, _TABLE.c.number)
+        return 0 if found is None else int(found[0])
+
+    def ttl(self, key: str) -> int:
+        found = self._live("i:" + key, _TABLE.c.number)
+        return 0 if found is None else max(1, math.ceil(found[1] - self._clock()))
+
+    def delete(self, key: str) -> None:
+        with self._database.engine.begin() as connection:
+            connection.execute(delete(_TABLE).where(_TABLE.c.key.in_(("i:" + key, "b:" + key))))
+
+    def set_bytes(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        now = self._clock()
+        with self._database.engine.begin() as connection:
+            statement = self._upsert("b:" + key, blob=value, expires_at=now + ttl_seconds)
+            connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[_TABLE.c.key],
+                    set_={"blob": value, "expires_at": now + ttl_seconds},
+                )
+            )
+            self._sweep(connection, now)
+
+    def get_bytes(self, key: str) -> bytes | None:
+        found = self._live("b:" + key, _TABLE.c.blob)
+        return None if found is None else bytes(found[0])
+
+    def close(self) -> None:
+        """Nothing to release: the database is the app's."""
+
+
+def build_store(
+    broker_url: str | None, prefix: str = "modelyard:", *, shared: Database | None = None
+) -> EphemeralStore:
+    """Redis for a broker URL; else the ``shared`` database (several server processes of one
+    machine); else this process's memory."""
     if broker_url and broker_url.startswith(("redis://", "rediss://", "unix://")):
         return RedisStore(broker_url, prefix)
+    if shared is not None:
+        return DatabaseStore(shared)
     return MemoryStore()

@@ -4,6 +4,7 @@ from modelyard.auth.models import ApiKey, User
 from modelyard.db import Base
 from modelyard.evaluation.models import ConfusionMatrixRecord
 from modelyard.jobs.models import Job
+from modelyard.kv import EphemeralValue
 from modelyard.registry.models import ModelAlias, ModelVersion, RegisteredModel
 from modelyard.serving.models import PredictionLog
 from modelyard.training.models import Dataset, Experiment, TrainingRun
@@ -14,6 +15,7 @@ __all__ = [
     "Base",
     "ConfusionMatrixRecord",
     "Dataset",
+    "EphemeralValue",
     "Experiment",
     "Job",
     "ModelAlias",

@@ -10,9 +10,11 @@ from datetime import timedelta
 
 import pytest
 
+import tests.jobs.tasks  # noqa: F401 - registers the job kinds run here, so the file runs alone
 from modelyard.db import Database, utcnow
 from modelyard.jobs.executors import LocalExecutor
 from modelyard.jobs.models import Job, JobState
+from modelyard.jobs.runner import repair_after_crash
 from tests.jobs.helpers import CONCURRENCY, load, submit, wait_for, wait_started
 
 
@@ -127,3 +129,34 @@ def test_start_and_shutdown_are_idempotent(local: LocalExecutor, database: Datab
     assert wait_for(database, job_id).state == JobState.SUCCESS
     local.shutdown()
     local.shutdown()
+
+
+def test_one_of_several_processes_runs_pending_jobs_and_leaves_started_ones_alone(
+    database: Database,
+) -> None:
+    """``serve --workers N``: a STARTED job may be another live process's, so a process that
+    starts (or is started again) only races for the PENDING ones; the parent repaired the rest
+    (``repair_after_crash``) before starting any."""
+    running_elsewhere = _left_behind(database)
+    waiting = _left_behind(
+        database, state=JobState.PENDING, attempts=0, started_at=None, progress=0.0, message=None
+    )
+    executor = LocalExecutor(database, workers=CONCURRENCY, max_attempts=3, shared=True)
+    executor.start()
+    try:
+        ran = wait_for(database, waiting)
+        assert (ran.state, ran.attempts) == (JobState.SUCCESS, 1)
+    finally:
+        executor.shutdown()
+    other = load(database, running_elsewhere)
+    assert other is not None
+    assert (other.state, other.attempts, other.progress) == (JobState.STARTED, 1, 0.5)
+
+
+def test_the_parent_repairs_once_what_a_crash_left(database: Database) -> None:
+    interrupted = _left_behind(database)
+    cancel_asked = _left_behind(database, cancel_requested=True)
+    repair_after_crash(database)
+    requeued, revoked = load(database, interrupted), load(database, cancel_asked)
+    assert requeued is not None and requeued.state == JobState.PENDING
+    assert revoked is not None and revoked.state == JobState.REVOKED

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from modelyard.kv import EphemeralStore, MemoryStore, RedisStore
+from modelyard.db import Database
+from modelyard.kv import DatabaseStore, EphemeralStore, MemoryStore, RedisStore
 from modelyard.serving.exceptions import (
     InvalidPredictInput,
     PredictionNotFound,
@@ -21,7 +22,7 @@ from tests.conftest import TEST_BROKER_URL
 
 
 def _stores() -> list[Any]:
-    kinds: list[Any] = ["memory"]
+    kinds: list[Any] = ["memory", "database"]
     kinds.append(
         pytest.param(
             "redis",
@@ -35,6 +36,8 @@ def _stores() -> list[Any]:
 def store(request: pytest.FixtureRequest) -> Iterator[EphemeralStore]:
     if request.param == "memory":
         made: EphemeralStore = MemoryStore()
+    elif request.param == "database":
+        made = DatabaseStore(request.getfixturevalue("database"))
     else:
         assert TEST_BROKER_URL is not None
         made = RedisStore(TEST_BROKER_URL, prefix="modelyard:test-results:")
@@ -147,3 +150,21 @@ def test_another_replica_reads_what_one_stored() -> None:
     finally:
         one.close()
         two.close()
+
+
+def test_another_server_process_reads_what_one_stored(database: Database) -> None:
+    """Two result stores over one database, each with its own engine (as two processes of
+    ``serve --workers 2`` have): what one starts, the other answers."""
+    other = Database(database.url)
+    one, two = DatabaseStore(database), DatabaseStore(other)
+    first, second = AsyncResults(one, poll_seconds=0.01), AsyncResults(two, poll_seconds=0.01)
+
+    async def main() -> Any:
+        await first.start("r1", _after(0.1, {"ok": 1}), owner_id=9, ttl_seconds=5,
+                          client_wait_seconds=5)  # fmt: skip
+        return await second.fetch("r1", owner_id=9)
+
+    try:
+        assert asyncio.run(main()) == {"ok": 1}
+    finally:
+        other.dispose()

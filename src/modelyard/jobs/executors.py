@@ -14,7 +14,7 @@ from typing import Protocol
 from modelyard.config import ConfigError, Settings
 from modelyard.db import Database
 from modelyard.jobs.registry import load_task_modules
-from modelyard.jobs.runner import recover_unfinished, run_job
+from modelyard.jobs.runner import pending_jobs, recover_unfinished, run_job
 
 __all__ = ["JobExecutor", "LocalExecutor", "build_executor"]
 
@@ -42,11 +42,17 @@ class LocalExecutor:
     """A thread pool inside this process; on start it takes up the work a crash left behind.
 
     It assumes it is the only executor of its database (the embedded setup): at start, a
-    STARTED row can only be a job that was running when the previous process died.
+    STARTED row can only be a job that was running when the previous process died. With
+    ``shared`` (one of several server processes of ``modelyard serve --workers N``) the parent
+    repaired the table before starting them, and a STARTED row may be another process's job:
+    this one only takes up the PENDING jobs, racing the others for each claim.
     """
 
-    def __init__(self, database: Database, *, workers: int, max_attempts: int) -> None:
+    def __init__(
+        self, database: Database, *, workers: int, max_attempts: int, shared: bool = False
+    ) -> None:
         self._database = database
+        self._shared = shared
         self._workers = workers
         self._max_attempts = max_attempts
         self._pool: ThreadPoolExecutor | None = None
@@ -63,7 +69,8 @@ class LocalExecutor:
                 return
             self._stopping.clear()
             self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="modelyard-job")
-        for job_id in recover_unfinished(self._database):
+        waiting = pending_jobs if self._shared else recover_unfinished
+        for job_id in waiting(self._database):
             self.submit(job_id)
 
     def submit(self, job_id: str) -> None:
@@ -106,5 +113,8 @@ def build_executor(settings: Settings, database: Database) -> JobExecutor:
 
         return CeleryExecutor(settings, database)
     return LocalExecutor(
-        database, workers=settings.jobs.local_workers, max_attempts=settings.jobs.max_attempts
+        database,
+        workers=settings.jobs.local_workers,
+        max_attempts=settings.jobs.max_attempts,
+        shared=settings.http.workers > 1,
     )

@@ -122,17 +122,29 @@ def recover_unfinished(database: Database) -> list[str]:
     Only the executor that owns every job of the database may call this: a STARTED row is
     taken to mean "was running when the process died".
     """
+    repair_after_crash(database)
+    return pending_jobs(database)
+
+
+def repair_after_crash(database: Database) -> None:
+    """The first half of ``recover_unfinished``: cancelled or exhausted jobs end, STARTED ones
+    go back to PENDING. Once, before any process of the machine runs a job."""
     with database.session() as session:
         revoked = repository.revoke_cancelled_started(session)
         gave_up = repository.give_up_exhausted(session, states=(JobState.PENDING, JobState.STARTED))
         requeued = repository.requeue_started(session)
-        pending = list(repository.pending_ids(session))
     if revoked or gave_up or requeued:
         log.warning(
             "recovered unfinished jobs",
             extra={"revoked": revoked, "failed": gave_up, "requeued": requeued},
         )
-    return pending
+
+
+def pending_jobs(database: Database) -> list[str]:
+    """The ids of the jobs waiting to run. Several processes may each take the list: a job's
+    claim lets one of them run it."""
+    with database.session() as session:
+        return list(repository.pending_ids(session))
 
 
 def _claim(database: Database, job_id: str, *, redelivered: bool) -> _Claimed | None:

@@ -1,0 +1,79 @@
+"""``modelyard serve --workers 2``: two processes on one port, one service.
+
+A real server as an operator starts it: what one process keeps, the other answers (async
+results, sign-in throttling), and the once-per-machine start-up work is done once.
+"""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from tests.helpers import running_server
+from tests.registry.factories import skops_classifier
+
+ADMIN = {"MODELYARD_ADMIN_EMAIL": "ops@example.com", "MODELYARD_ADMIN_PASSWORD": "ops-password-1"}
+ROUNDS = 24
+
+
+def _fresh(url: str) -> httpx.Client:
+    # A new connection per call, so the calls spread over the processes.
+    return httpx.Client(base_url=url, timeout=30, headers={"Connection": "close"})
+
+
+def _token(url: str, password: str) -> httpx.Response:
+    with _fresh(url) as client:
+        return client.post(
+            "/api/v1/auth/token", json={"login": "ops@example.com", "password": password}
+        )
+
+
+def test_two_processes_serve_one_port_and_share_what_they_keep(tmp_path: Path) -> None:
+    with running_server(tmp_path, env=ADMIN, args=["--workers", "2"]) as (url, log):
+        started = set(re.findall(r"Started server process \[(\d+)\]", log.read_text()))
+        assert len(started) == 2, log.read_text()
+
+        # The bootstrap admin exists once (both processes starting did not race to create it).
+        signed_in = _token(url, "ops-password-1")
+        assert signed_in.status_code == 200, signed_in.text
+        headers = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+        with _fresh(url) as client:
+            registered = client.post(
+                "/api/v1/models",
+                data={"name": "m"},
+                files={"file": ("model.skops", skops_classifier(4), "application/octet-stream")},
+                headers=headers,
+            )
+        assert registered.status_code == 201, registered.text
+
+        def predict_later(n: int) -> str:
+            with _fresh(url) as client:
+                accepted = client.post(
+                    "/api/v1/models/m/predict?async=true",
+                    json={"X": [[n, 1, -1, 2]]},
+                    headers=headers,
+                )
+            assert accepted.status_code == 202, accepted.text
+            predict_id: str = accepted.json()["predict_id"]
+            return predict_id
+
+        def fetch(predict_id: str) -> httpx.Response:
+            with _fresh(url) as client:
+                return client.get(f"/api/v1/predictions/{predict_id}", headers=headers)
+
+        with ThreadPoolExecutor(4) as pool:
+            ids = list(pool.map(predict_later, range(ROUNDS)))
+            fetched = list(pool.map(fetch, ids))
+        # Whichever process took the fetch, it found what the other one stored.
+        assert [r.status_code for r in fetched] == [200] * ROUNDS, [r.text for r in fetched]
+        assert [r.json()["predict_id"] for r in fetched] == ids
+
+        # Failed sign-ins are counted across both processes: after the limit's five failures,
+        # whichever took them, the account is locked, even for the right password.
+        statuses = [_token(url, "wrong-password").status_code for _ in range(5)]
+        assert statuses == [401] * 5, statuses
+        for _ in range(4):
+            assert _token(url, "ops-password-1").status_code == 429
