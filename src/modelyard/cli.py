@@ -121,7 +121,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     given = [name for name in _SINGLE_MODEL_OPTIONS if getattr(args, name) not in (None, False)]
     if not single and (given or _mlup_overrides(args)):
         raise ConfigError("the single-model options need --model FILE (or --config FILE)")
-    workers = args.workers or settings.http.workers
+    workers = settings.http.workers if args.workers is None else args.workers
     if workers < 1:
         raise ConfigError("--workers must be at least 1")
     if single and workers > 1:

@@ -185,6 +185,8 @@ def _serve(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         (["--model", "{tmp}/not-a-model.bin"], "not a skops, ONNX, joblib or pickle model"),
         (["--model", "{model}", "--predict-method-name", "transform"], "predict_method_name"),
         (["--model", "{model}", "--schema", "{tmp}/bad.json"], "schema"),
+        (["--model", "{model}", "--workers", "2"], "runs in one process"),
+        (["--workers", "0"], "--workers must be at least 1"),
     ],
 )
 def test_bad_options_stop_the_server_saying_why(
