@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 from unittest.mock import patch
@@ -12,7 +13,7 @@ from sqlalchemy import Column, Integer, MetaData, Table, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from modelyard.db import Database, SessionDep, _end, run_and_commit
+from modelyard.db import SQLITE_PAGE_SIZE, Database, SessionDep, _end, run_and_commit
 
 _meta = MetaData()
 _rows = Table("rows", _meta, Column("id", Integer, primary_key=True), Column("n", Integer))
@@ -168,3 +169,24 @@ def test_a_session_that_never_reached_the_database_ends_without_io(tmp_path: Pat
     trip.assert_not_called()
     assert seen and not seen[0].in_transaction()
     database.dispose()
+
+
+def test_a_new_sqlite_file_gets_large_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    database = _database(tmp_path)
+    with database.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA page_size")).scalar() == SQLITE_PAGE_SIZE == 16384
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    database.dispose()
+
+    old_path = tmp_path / "old.sqlite"
+    with sqlite3.connect(old_path) as old:  # made elsewhere, in SQLite's default pages
+        old.execute("PRAGMA page_size=4096")
+        old.execute("CREATE TABLE t (n INTEGER)")
+        old.execute("INSERT INTO t VALUES (1)")
+    old.close()
+    reopened = Database(f"sqlite:///{old_path}")
+    with reopened.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA page_size")).scalar() == 4096
+        assert conn.execute(text("SELECT n FROM t")).scalar() == 1
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    reopened.dispose()
