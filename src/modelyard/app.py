@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,7 +33,7 @@ from modelyard.serving.router import log_router, predict_route, predict_router
 from modelyard.serving.runtime import build_serving_core
 from modelyard.storage import build_artifact_store
 from modelyard.training.router import router as training_router
-from modelyard.training.runtime import build_runtime, register_runtime
+from modelyard.training.runtime import build_runtime, build_tracker, register_runtime
 from modelyard.visualization.router import router as visualization_router
 from modelyard.visualization.runtime import build_runtime as build_visualization_runtime
 from modelyard.visualization.runtime import prepare_process as prepare_visualization
@@ -200,17 +201,28 @@ def prepare_workers(settings: Settings) -> None:
             repair_after_crash(database)
     finally:
         database.dispose()
-    build_runtime(settings)
+    build_tracker(settings)
 
 
 def create_worker_app() -> FastAPI:
     """One process of ``modelyard serve --workers N`` (uvicorn's app factory): the settings
     from the environment the parent passed on (``MODELYARD_HTTP_WORKERS`` among them), logging
     as the parent's."""
-    from modelyard.cli import freeze_startup_objects
-
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
     freeze_startup_objects()
     return app
+
+
+def freeze_startup_objects() -> int:
+    """Keep what the imports made (some 330,000 objects: scikit-learn, SciPy, MLflow, ...) out
+    of the garbage collector's full passes; the number of objects frozen.
+
+    Each full pass walks every tracked object: 80-250 ms here, paid by whichever request is
+    running when it comes, which made the serving p99 hundreds of milliseconds. Frozen objects
+    are never collected, so the garbage is collected once first.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()

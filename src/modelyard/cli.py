@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import getpass
 import json
 import logging
@@ -115,7 +114,7 @@ def _serve_one_model(
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from modelyard.app import create_app
+    from modelyard.app import create_app, freeze_startup_objects
 
     single = args.model is not None or args.config is not None
     given = [name for name in _SINGLE_MODEL_OPTIONS if getattr(args, name) not in (None, False)]
@@ -178,19 +177,6 @@ def _serve_workers(settings: Settings, host: str, port: int, workers: int) -> in
         log_config=None,
     )
     return 0
-
-
-def freeze_startup_objects() -> int:
-    """Keep what the imports made (some 330,000 objects: scikit-learn, SciPy, MLflow, ...) out
-    of the garbage collector's full passes; the number of objects frozen.
-
-    Each full pass walks every tracked object: 80-250 ms here, paid by whichever request is
-    running when it comes, which made the serving p99 hundreds of milliseconds. Frozen objects
-    are never collected, so the garbage is collected once first.
-    """
-    gc.collect()
-    gc.freeze()
-    return gc.get_freeze_count()
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:

@@ -102,20 +102,25 @@ class TrainingRuntime:
     models: ModelCache = field(default_factory=lambda: ModelCache(8))
 
 
+def build_tracker(settings: Settings) -> Tracker:
+    """The tracking store the settings name: ``MODELYARD_MLFLOW_URI``, else the embedded one in
+    the data folder (which MLflow creates and migrates here, when its client is made)."""
+    section = settings.training
+    if section.mlflow_uri:
+        return Tracker(
+            section.mlflow_uri, artifact_root=None, gc_store_uri=section.mlflow_gc_backend_store_uri
+        )
+    store_uri, artifact_root = embedded_uris(settings.data_dir)
+    return Tracker(store_uri, artifact_root=artifact_root, gc_store_uri=store_uri)
+
+
 def build_runtime(settings: Settings, store: ArtifactStore | None = None) -> TrainingRuntime:
     section = settings.training
     embedding.set_threads(section.encoder_threads)
-    if section.mlflow_uri:
-        tracker = Tracker(
-            section.mlflow_uri, artifact_root=None, gc_store_uri=section.mlflow_gc_backend_store_uri
-        )
-    else:
-        store_uri, artifact_root = embedded_uris(settings.data_dir)
-        tracker = Tracker(store_uri, artifact_root=artifact_root, gc_store_uri=store_uri)
     return TrainingRuntime(
         settings=settings,
         store=store or build_artifact_store(settings),
-        tracker=tracker,
+        tracker=build_tracker(settings),
         models=ModelCache(
             section.model_cache_size, owner_seconds=settings.auth.credential_cache_seconds
         ),
