@@ -4,8 +4,10 @@ version's own, so a version busy up to its cap never holds up another one."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import numpy as np
@@ -17,7 +19,7 @@ from modelyard.registry.loaders import Prediction
 from modelyard.registry.schemas import ServingTarget
 from modelyard.serving.cache import ModelCache
 from modelyard.serving.log import RequestLogWriter
-from modelyard.serving.modes import DEFAULT_MAX_THREADS, ModeOptions
+from modelyard.serving.modes import DEFAULT_MAX_THREADS, ModeOptions, in_thread, shared_pool
 from modelyard.serving.service import ServingCore
 from tests.serving.helpers import serving_target
 
@@ -138,3 +140,58 @@ def test_the_server_default_applies_and_a_version_overrides_it() -> None:
     assert defaults.merged({"max_threads": 1}).max_threads == 1
     with pytest.raises(ValueError, match="max_threads"):
         ModeOptions(max_threads=0)
+
+
+def test_a_call_in_a_worker_thread_sees_the_callers_context_variables() -> None:
+    # The request id of a log line written from the model's thread comes from here.
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
+
+    async def main() -> tuple[str, str]:
+        request_id.set("req-1")
+        pool = ThreadPoolExecutor(1)
+        try:
+            seen = await in_thread(pool, request_id.get)
+            name = await in_thread(pool, lambda: threading.current_thread().name)
+        finally:
+            pool.shutdown()
+        return seen, name
+
+    seen, name = asyncio.run(main())
+    assert seen == "req-1"
+    assert name != threading.main_thread().name
+
+
+def test_a_cancelled_call_still_waiting_for_a_thread_never_runs() -> None:
+    gate, ran = threading.Event(), []
+
+    async def main() -> None:
+        pool = ThreadPoolExecutor(1)
+        busy = asyncio.ensure_future(in_thread(pool, gate.wait, 10))
+        waiting = asyncio.ensure_future(in_thread(pool, ran.append, "ran"))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        gate.set()
+        assert await busy is True
+        pool.shutdown(wait=True)
+
+    asyncio.run(main())
+    assert ran == []
+
+
+def test_closing_a_dispatcher_ends_its_own_threads(database: Database) -> None:
+    quick = Gated(gated=False)
+    core = make_core(database, {1: quick})
+    version = target(1, max_threads=2)
+
+    async def main() -> ThreadPoolExecutor:
+        await predict(core, version, 0)
+        pool = core.dispatcher_for(version).pool
+        assert pool is not shared_pool()
+        await core.close()
+        return pool
+
+    pool = asyncio.run(main())
+    with pytest.raises(RuntimeError, match="shutdown"):
+        pool.submit(print)

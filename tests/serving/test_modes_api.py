@@ -169,8 +169,8 @@ def test_max_threads_is_a_version_option_with_the_server_default(
     assert changed.json()["effective"]["max_threads"] == 4
     answer = client.post(f"{PATH}/predict", json={"X": [[1, 2, 3, 4]]}, headers=alice.headers)
     assert answer.status_code == 200, answer.text
-    limiter = core_of(client).dispatcher_for(_target(client, alice)).limiter
-    assert limiter is not None and limiter.total_tokens == 4
+    pool = core_of(client).dispatcher_for(_target(client, alice)).pool
+    assert pool._max_workers == 4
 
 
 # -- modes -------------------------------------------------------------------------------------

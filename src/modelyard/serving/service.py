@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC
 from typing import Any, Literal
 
-import anyio.to_thread
 import numpy as np
 import orjson
 import pydantic_core
@@ -344,9 +343,7 @@ class ServingCore:
             # trip to a worker thread would (tens of microseconds), so it happens right here.
             matrix = self._validated(target, seen, dispatcher)
         else:
-            matrix, _ = await anyio.to_thread.run_sync(
-                self._prepare, target, seen, dispatcher, limiter=dispatcher.limiter
-            )
+            matrix, _ = await dispatcher.run_in_thread(self._prepare, target, seen, dispatcher)
         return dispatcher.submit(matrix)
 
     def _entry(
@@ -405,8 +402,8 @@ class ServingCore:
                     else:
                         self._in_threads += 1
                         try:
-                            prediction = await anyio.to_thread.run_sync(
-                                self._run, target, seen, dispatcher, limiter=dispatcher.limiter
+                            prediction = await dispatcher.run_in_thread(
+                                self._run, target, seen, dispatcher
                             )
                         finally:
                             self._in_threads -= 1
