@@ -173,6 +173,17 @@ def test_a_body_that_is_not_json_is_refused_not_500(serve: Serve, raw: bytes) ->
     assert response.headers["X-Predict-Id"]
 
 
+def test_a_number_no_double_holds_is_mlups_422_at_its_cell(serve: Serve) -> None:
+    # Valid JSON that orjson will not read: it must not fall through to the Machine learning
+    # API's face (a 503 for this three-class model) but be refused where it stands.
+    client = serve(skops_classifier(6), schema=MLUP_COLUMNS)
+    for number in ("1e400", "1" + "0" * 400):
+        response = client.post("/predict", content=f'{{"X": [[1, 2, 3, 4, 5, {number}]]}}')
+        assert response.status_code == 422, response.text
+        is_mlup_error(response.json(), response)
+        assert response.json()["detail"][0]["loc"] == ["X", 0, "col5"]
+
+
 def test_throttling_max_request_len_compares_the_row_count(serve: Serve) -> None:
     client = serve(skops_classifier(6), throttling_max_request_len=3)
     # mlup refused every request once the limit was set; these fit and pass.

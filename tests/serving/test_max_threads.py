@@ -180,6 +180,32 @@ def test_a_cancelled_call_still_waiting_for_a_thread_never_runs() -> None:
     assert ran == []
 
 
+def test_a_cancelled_caller_waits_for_its_call_that_has_begun() -> None:
+    # What the caller counts as in flight (throttling, draining) must stay true until the
+    # model call in the thread has ended.
+    gate, started = threading.Event(), threading.Event()
+
+    def call() -> str:
+        started.set()
+        gate.wait(10)
+        return "done"
+
+    async def main() -> bool:
+        pool = ThreadPoolExecutor(1)
+        caller = asyncio.ensure_future(in_thread(pool, call))
+        await asyncio.to_thread(started.wait, 10)
+        caller.cancel()
+        await asyncio.sleep(0.05)
+        waited = not caller.done()  # still waiting for the running call
+        gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        pool.shutdown(wait=True)
+        return waited
+
+    assert asyncio.run(main()) is True
+
+
 def test_closing_a_dispatcher_ends_its_own_threads(database: Database) -> None:
     quick = Gated(gated=False)
     core = make_core(database, {1: quick})

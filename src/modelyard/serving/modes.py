@@ -15,15 +15,15 @@ REST routes, the compatibility servers (mlup) and the inference protocol sit on 
 Worker threads, per version: ``max_threads`` bounds the worker threads a version's requests use
 at once in this process (direct mode's requests, and the decoding of large bodies in the queue
 and batching modes, whose model calls ``workers`` bounds already); the others wait their turn
-on the event loop. One Python process runs one thread at a time (the GIL), so a CPU-bound model
-gains nothing from more threads than that, and many threads handing the GIL to one another cost
-CPU of their own; a model that releases the GIL (its own native threads, I/O) can take more.
-Each version has its own limit: a slow version at 1 never holds up another one. The bound is
-the version's own thread pool (``max_threads`` threads; null: a pool of 40 shared by every such
-version), whose queue holds the requests waiting their turn: handing a call to a pool thread
-and back costs about 40 us of CPU, where ``anyio.to_thread.run_sync`` with a capacity limiter
-cost 105 us and a wake-up of the event loop per waiter. A cancelled caller (the server shutting
-down) stops waiting at once; a call that has begun runs to its end in its thread.
+in the version's thread pool. One Python process runs one thread at a time (the GIL), so a
+CPU-bound model gains nothing from more threads than that, and many threads handing the GIL to
+one another cost CPU of their own; a model that releases the GIL (its own native threads, I/O)
+can take more. Each version has its own limit: a slow version at 1 never holds up another one.
+The bound is the version's own thread pool (``max_threads`` threads; null: a pool of 40 shared
+by every such version), whose queue holds the requests waiting their turn: handing a call to a
+pool thread and back costs about 40 us of CPU, where ``anyio.to_thread.run_sync`` with a
+capacity limiter cost 105 us and a wake-up of the event loop per waiter. A cancelled caller
+(the server shutting down) gives up a call still queued; one that has begun it waits for.
 
 Throttling, in every mode: ``max_request_rows`` rows per request and ``max_concurrent_requests``
 requests in flight (queued or running) per dispatcher, i.e. per model version and process;
@@ -200,10 +200,26 @@ def shared_pool() -> ThreadPoolExecutor:
 async def in_thread(pool: ThreadPoolExecutor, function: Callable[..., Any], *args: Any) -> Any:
     """``function(*args)`` in a thread of ``pool``, with the caller's context variables.
 
-    Cancelling the caller cancels a call still waiting in the pool's queue (it never runs)
-    and stops waiting for one that has begun (it runs to its end in its thread)."""
+    Cancelling the caller cancels a call still waiting in the pool's queue (it never runs);
+    one that has begun is waited for before the cancellation goes on, so what the caller
+    counts as in flight (throttling, draining a retired dispatcher) stays true."""
     context = contextvars.copy_context()
-    return await asyncio.wrap_future(pool.submit(context.run, function, *args))
+    future = pool.submit(context.run, function, *args)
+    waiting = asyncio.wrap_future(future)
+    try:
+        return await asyncio.shield(waiting)
+    except asyncio.CancelledError:
+        if not future.cancel():
+            await _until_done(waiting)
+        raise
+
+
+async def _until_done(waiting: asyncio.Future[Any]) -> None:
+    while not waiting.done():
+        with suppress(asyncio.CancelledError):  # cancelled again: still wait for the thread
+            await asyncio.wait([waiting])
+    if not waiting.cancelled():
+        waiting.exception()  # the cancelled caller takes no result; mark the error as seen
 
 
 def _model_error(exc: Exception) -> Exception:
@@ -378,8 +394,12 @@ class Dispatcher:
         """Refuse new requests, fail the queued ones, stop the background tasks."""
         self._closed = True
         await self._stop()
+        self.release_threads()
+
+    def release_threads(self) -> None:
+        """End the version's own threads once idle (a call already running finishes)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False)  # its idle threads end; a running call finishes
+            self._pool.shutdown(wait=False)
 
     async def _stop(self) -> None:
         """What ``close`` ends of the mode's own (its calls in flight, its tasks, its queue)."""
