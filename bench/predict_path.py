@@ -83,8 +83,9 @@ def main() -> None:
     from sklearn.linear_model import LogisticRegression
 
     from modelyard.app import create_app, freeze_startup_objects
-    from modelyard.cli import _migrate
     from modelyard.config import Settings
+    from modelyard.db import Database
+    from modelyard.migrate import upgrade
 
     # The shared harness's model and data (../shared/bench-serving/train.py).
     features, labels = make_classification(
@@ -104,7 +105,9 @@ def main() -> None:
     ]
 
     settings = Settings()
-    _migrate(settings)
+    database = Database.from_settings(settings)  # as `modelyard migrate` does
+    upgrade(database)
+    database.dispose()
     app = create_app(settings)
     with TestClient(app) as client:
         token = client.post(

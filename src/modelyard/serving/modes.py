@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -181,20 +181,14 @@ def split_prediction(prediction: Prediction, sizes: Sequence[int]) -> list[Predi
 
 
 _SHARED_POOL_THREADS = 40  # as anyio's default thread limiter
-_shared_pool: ThreadPoolExecutor | None = None
-_shared_pool_lock = threading.Lock()
 
 
+@functools.cache
 def shared_pool() -> ThreadPoolExecutor:
     """The worker threads of versions without ``max_threads`` and of the queued modes' model
-    calls (those bound by their ``workers``): one pool per process, made on first use."""
-    global _shared_pool
-    with _shared_pool_lock:
-        if _shared_pool is None:
-            _shared_pool = ThreadPoolExecutor(
-                _SHARED_POOL_THREADS, thread_name_prefix="modelyard-predict-shared"
-            )
-        return _shared_pool
+    calls (those bound by their ``workers``): one pool per process, made on first use (on an
+    event loop: the dispatchers ask for it from there only)."""
+    return ThreadPoolExecutor(_SHARED_POOL_THREADS, thread_name_prefix="modelyard-predict-shared")
 
 
 async def in_thread(pool: ThreadPoolExecutor, function: Callable[..., Any], *args: Any) -> Any:
