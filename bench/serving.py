@@ -11,7 +11,8 @@ In one run, one server at a time on 127.0.0.1, the same wrk client:
 1. the in-process limit (harness ``inproc.py``: ``predict_proba``, bare and with JSON decoding),
    at the start and at the end;
 2. the peers of ``servers.json`` (minimal FastAPI app plain and with orjson, BentoML, LitServe,
-   MLServer, each with and without its batching);
+   MLServer, each with and without its batching), and the minimal app with orjson in two
+   processes (``fastapi-orjson-w2``, against which ``modelyard serve --workers 2`` compares);
 3. ``modelyard serve`` with everything on: an API key in ``X-API-Key`` on every request (auth),
    the model registered with a 20-column input schema (every row validated and coerced), the
    request log written to the database (SQLite, the default); the same LogisticRegression as
@@ -52,6 +53,7 @@ if not MODELYARD.exists():  # a worktree under /work/wt/<name> runs on main's ve
 PEERS = [
     "fastapi",
     "fastapi-orjson",
+    "fastapi-orjson-w2",
     "bentoml",
     "bentoml-batch",
     "litserve",
@@ -61,6 +63,9 @@ PEERS = [
     "mlserver-batch",
 ]
 MINIMAL = "fastapi-orjson"  # the issue's minimal app: raw body, orjson, predict_proba
+# The minimal app under `uvicorn --workers 2`: the like-for-like reference of `modelyard serve
+# --workers 2` (the harness's servers.json runs every peer in one process).
+MINIMAL_TWO = f"{MINIMAL}-w2"
 TEMPLATE = '{"X": {ROWS}}'
 KEY_ENV = "MODELYARD_BENCH_API_KEY"
 INLINE_BUDGET_MS: str | None = None  # set from --inline-budget-ms
@@ -386,6 +391,7 @@ def main() -> None:
     gen_payloads.write(TEMPLATE, pool, str(mine))
     wanted = [] if args.peers == "none" else args.peers.split(",")
     servers = [run_all.expand(s) for s in json.load((HARNESS / "servers.json").open())]
+    servers += [two_processes(s, MINIMAL_TWO) for s in servers if s["name"] == MINIMAL]
     peers = [s for s in servers if s["name"] in wanted]
     for peer in peers:
         peer["prefix"] = f"{work}/payloads/{peer.get('format', 'rows')}"
@@ -500,6 +506,13 @@ def _other(records: list[dict[str, Any]]) -> float:
     """Cores used by everything but the server and the client during the test."""
     values = [r["other_cpu_s"] / r["duration_s"] for r in records if r.get("other_cpu_s")]
     return max(values) if values else float("nan")
+
+
+def two_processes(server: dict[str, Any], name: str) -> dict[str, Any]:
+    """``server``'s entry of servers.json with uvicorn's ``--workers 1`` made ``2``."""
+    command = list(server["cmd"])
+    command[command.index("--workers") + 1] = "2"
+    return {**server, "name": name, "cmd": command}
 
 
 def summarize(records: list[dict[str, Any]], out: Path) -> str:

@@ -1,6 +1,7 @@
 """The one error format, request ids, body limits and redacted logs."""
 
 import logging
+from typing import Any
 
 import pytest
 from fastapi import APIRouter, FastAPI
@@ -8,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from modelyard.app import create_app
 from modelyard.config import HttpSettings, Settings
+from modelyard.http import KeepAliveLimit
 from tests.helpers import PASSWORD, sign_up
 
 
@@ -131,3 +133,49 @@ def test_secrets_in_query_strings_and_paths_never_reach_the_log(
     assert key not in everything
     assert account.token not in everything
     assert PASSWORD not in everything
+
+
+def _closes(responses: list[Any]) -> list[int]:
+    return [n for n, r in enumerate(responses, 1) if r.headers.get("connection") == "close"]
+
+
+def test_with_several_processes_a_connection_closes_after_its_keepalive_requests(
+    settings: Settings,
+) -> None:
+    # TestClient's requests all come from one client address and port: one connection.
+    several = settings.model_copy(update={"http": HttpSettings(workers=2, keepalive_requests=3)})
+    with TestClient(create_app(several)) as test_client:
+        responses = [test_client.get("/api/v1/health/live") for _ in range(7)]
+        # The native predict route's own fast path answers inside the same middleware.
+        predict = test_client.post("/api/v1/models/none/predict", json={"X": [[1]]})
+    assert [r.status_code for r in responses] == [200] * 7
+    assert _closes(responses) == [3, 6]
+    assert predict.status_code == 401
+    assert _closes([*responses, predict]) == [3, 6]  # the 8th request: the count went on
+
+
+def test_one_process_never_closes_a_connection_for_its_requests(settings: Settings) -> None:
+    one = settings.model_copy(update={"http": HttpSettings(workers=1, keepalive_requests=2)})
+    with TestClient(create_app(one)) as test_client:
+        responses = [test_client.get("/api/v1/health/live") for _ in range(5)]
+    assert _closes(responses) == []
+    unbounded = settings.model_copy(update={"http": HttpSettings(workers=2, keepalive_requests=0)})
+    with TestClient(create_app(unbounded)) as test_client:
+        responses = [test_client.get("/api/v1/health/live") for _ in range(5)]
+    assert _closes(responses) == []
+
+
+def test_the_keepalive_limit_counts_each_connection_and_forgets_the_oldest() -> None:
+    limit = KeepAliveLimit(2, remembered=2)
+
+    def request(port: int) -> bool:
+        return limit.closes({"type": "http", "client": ("10.0.0.1", port)})
+
+    assert [request(1), request(2), request(1)] == [False, False, True]
+    assert request(1) is False  # a new connection on a reused port starts again
+    assert request(3) is False  # three remembered at most two: port 2's count is forgotten
+    assert request(2) is False
+    assert request(3) is True
+    assert limit.closes({"type": "http", "client": None}) is False  # a Unix socket
+    with pytest.raises(ValueError, match="at least 1"):
+        KeepAliveLimit(0)

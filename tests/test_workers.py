@@ -6,7 +6,9 @@ results, sign-in throttling), and the once-per-machine start-up work is done onc
 
 from __future__ import annotations
 
+import http.client
 import re
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -77,3 +79,21 @@ def test_two_processes_serve_one_port_and_share_what_they_keep(tmp_path: Path) -
         assert statuses == [401] * 5, statuses
         for _ in range(4):
             assert _token(url, "ops-password-1").status_code == 429
+
+
+def test_a_connection_is_closed_after_its_keepalive_requests(tmp_path: Path) -> None:
+    env = {**ADMIN, "MODELYARD_HTTP_KEEPALIVE_REQUESTS": "3"}
+    with running_server(tmp_path, env=env, args=["--workers", "2"]) as (url, _):
+        host, port = url.removeprefix("http://").split(":")
+        request = f"GET /api/v1/health/live HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            answers = []
+            for _ in range(3):
+                sock.sendall(request)
+                response = http.client.HTTPResponse(sock)
+                response.begin()
+                response.read()
+                answers.append((response.status, response.getheader("connection")))
+            # The server closed the connection after its third answer, as that answer said.
+            assert sock.recv(1) == b""
+        assert answers == [(200, None), (200, None), (200, "close")]

@@ -20,7 +20,7 @@ from modelyard.errors import install_error_handlers
 from modelyard.evaluation.router import router as evaluation_router
 from modelyard.health import metrics_router
 from modelyard.health import router as health_router
-from modelyard.http import HttpMetrics, RequestMiddleware
+from modelyard.http import HttpMetrics, KeepAliveLimit, RequestMiddleware
 from modelyard.jobs.executors import build_executor
 from modelyard.jobs.router import router as jobs_router
 from modelyard.jobs.runner import repair_after_crash
@@ -153,7 +153,10 @@ def create_app(
         routes={"latest": predict_route("latest"), "version": predict_route("version")},
     )
     app.add_middleware(
-        RequestMiddleware, max_body_bytes=settings.http.max_body_bytes, metrics=metrics
+        RequestMiddleware,
+        max_body_bytes=settings.http.max_body_bytes,
+        metrics=metrics,
+        keep_alive=keep_alive_limit(settings),
     )
 
     # Routes are matched in order, one regular expression each, every included router walked
@@ -185,6 +188,15 @@ def create_app(
     app.include_router(hydro_visualization.router)
     install_web(app, secret_key)  # the dashboard under /ui
     return app
+
+
+def keep_alive_limit(settings: Settings) -> KeepAliveLimit | None:
+    """How many requests a keep-alive connection carries: bounded with several processes on
+    one port, where a connection stays with the process that accepted it (see
+    ``KeepAliveLimit``); unbounded in a single process, which has no other to hand it to."""
+    if settings.http.workers < 2 or settings.http.keepalive_requests == 0:
+        return None
+    return KeepAliveLimit(settings.http.keepalive_requests)
 
 
 def prepare_workers(settings: Settings) -> None:

@@ -204,6 +204,14 @@ class HttpSettings(BaseSettings):
         le=64,
         description="Server processes sharing the port (modelyard serve --workers N).",
     )
+    keepalive_requests: int = Field(
+        default=100,
+        ge=0,
+        description="With more than one server process: a keep-alive connection is closed "
+        "after this many requests, so that clients holding long-lived connections reconnect and "
+        "the processes share their load (a connection stays with the process that accepted "
+        "it). 0: never. One process never closes a connection for this.",
+    )
     metrics_enabled: bool = True
     default_page_size: int = Field(default=50, ge=1, le=1000)
     max_page_size: int = Field(default=500, ge=1, le=10_000)

@@ -1,6 +1,7 @@
-"""The request middleware: request id, body size limit, access log, metrics, last-resort 500.
+"""The request middleware: request id, body size limit, access log, metrics, last-resort 500,
+and, with several server processes, a bound on the requests one keep-alive connection carries.
 
-One pure-ASGI middleware does all five so a request pays for one wrapper, not five.
+One pure-ASGI middleware does all six so a request pays for one wrapper, not six.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from modelyard.logs import request_id_var
 __all__ = [
     "REQUEST_ID_HEADER",
     "HttpMetrics",
+    "KeepAliveLimit",
     "RequestMiddleware",
     "redact_target",
     "route_template",
@@ -107,16 +109,61 @@ def redact_target(scope: Scope) -> str:
     return f"{path}?{urlencode(shown_pairs, safe='*')}"
 
 
+class KeepAliveLimit:
+    """Closes a keep-alive connection once it has carried ``requests`` requests (nginx's
+    ``keepalive_requests``, Apache's ``MaxKeepAliveRequests``).
+
+    Several server processes on one port (``serve --workers N``) share its connections as
+    they accept them, and a connection then stays with its process: a client holding a few
+    long-lived connections (a proxy's pool, a load generator) can leave one process with most
+    of them while the other idles. The answer to a connection's last request says
+    ``Connection: close`` (the server closes it after that answer); the client reconnects, and
+    the process that accepts the new connection first is the one waiting for work, not the busy
+    one. A connection is known by its client address and port, for as long as it is among the
+    ``remembered`` most recent ones.
+    """
+
+    def __init__(self, requests: int, *, remembered: int = 4096) -> None:
+        if requests < 1:
+            raise ValueError("requests must be at least 1")
+        self.requests = requests
+        self._remembered = remembered
+        # Least recently used first: a request moves its connection to the end.
+        self._counts: dict[tuple[Any, ...], int] = {}
+
+    def closes(self, scope: Scope) -> bool:
+        """Count the request of ``scope`` on its connection: True when its answer closes it."""
+        client = scope.get("client")
+        if client is None:  # a Unix socket: no address to tell its connections by
+            return False
+        key = tuple(client)
+        count = self._counts.pop(key, 0) + 1
+        if count >= self.requests:
+            return True
+        if len(self._counts) >= self._remembered:  # connections that ended on their own
+            del self._counts[next(iter(self._counts))]
+        self._counts[key] = count
+        return False
+
+
 class _BodyTooLarge(StarletteHTTPException):
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"Request body is larger than {limit} bytes")
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: HttpMetrics | None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        metrics: HttpMetrics | None,
+        keep_alive: KeepAliveLimit | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
+        self.keep_alive = keep_alive
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -130,13 +177,17 @@ class RequestMiddleware:
         started = time.perf_counter()
         status = 500
         response_started = False
+        last_on_connection = self.keep_alive is not None and self.keep_alive.closes(scope)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                headers = MutableHeaders(scope=message)
+                headers[REQUEST_ID_HEADER] = request_id
+                if last_on_connection:
+                    headers["Connection"] = "close"
             await send(message)
 
         declared = _header(scope, b"content-length")
