@@ -146,7 +146,7 @@ def test_with_several_processes_a_connection_closes_after_its_keepalive_requests
     several = settings.model_copy(update={"http": HttpSettings(workers=2, keepalive_requests=3)})
     with TestClient(create_app(several)) as test_client:
         responses = [test_client.get("/api/v1/health/live") for _ in range(7)]
-        # The native predict route's own fast path answers inside the same middleware.
+        # Any route's answer counts on the connection, a refused predict's too (the 8th).
         predict = test_client.post("/api/v1/models/none/predict", json={"X": [[1]]})
     assert [r.status_code for r in responses] == [200] * 7
     assert _closes(responses) == [3, 6]
@@ -173,7 +173,7 @@ def test_the_keepalive_limit_counts_each_connection_and_forgets_the_oldest() -> 
 
     assert [request(1), request(2), request(1)] == [False, False, True]
     assert request(1) is False  # a new connection on a reused port starts again
-    assert request(3) is False  # three remembered at most two: port 2's count is forgotten
+    assert request(3) is False  # a third connection: the oldest (port 2) is forgotten
     assert request(2) is False
     assert request(3) is True
     assert limit.closes({"type": "http", "client": None}) is False  # a Unix socket
