@@ -58,6 +58,22 @@ def configure(data_dir: Path) -> None:
     )
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of each of this process's threads so far, by thread name (Linux)."""
+    import threading
+
+    names = {thread.native_id: thread.name for thread in threading.enumerate()}
+    seconds: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            ran = int((task / "schedstat").read_text().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            continue  # the thread ended meanwhile
+        name = names.get(int(task.name), "other").rstrip("0123456789_")
+        seconds[name] = seconds.get(name, 0.0) + ran
+    return seconds
+
+
 def callgrind(pid: int, on: bool) -> None:
     subprocess.run(  # noqa: S603 - valgrind's own tool, our pid
         ["callgrind_control", "-i", "on" if on else "off", str(pid)],  # noqa: S607
@@ -72,6 +88,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500, help="requests per round")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--callgrind", action="store_true", help="under valgrind: see above")
+    parser.add_argument(
+        "--threads", action="store_true", help="also print each thread's CPU ms per request"
+    )
     args = parser.parse_args()
     configure(Path(tempfile.mkdtemp(prefix="modelyard-bench-")))
 
@@ -205,10 +224,17 @@ def main() -> None:
             lib_ms.append(1000 * (time.process_time() - started) / args.requests)
             if args.callgrind:
                 callgrind(os.getpid(), True)
-            started = time.process_time()
+            started, per_thread = time.process_time(), thread_cpu()
             client.portal.call(drive, args.requests)
             serving.log.flush()  # the log writer's share of these requests
             app_ms.append(1000 * (time.process_time() - started) / args.requests)
+            if args.threads:
+                after = thread_cpu()
+                shares = {n: 1000 * (t - per_thread.get(n, 0.0)) / args.requests
+                          for n, t in after.items()}  # fmt: skip
+                print("  threads:", ", ".join(
+                    f"{n} {ms:.3f}" for n, ms in sorted(shares.items(), key=lambda x: -x[1])
+                    if ms >= 0.001))  # fmt: skip
             if args.callgrind:
                 callgrind(os.getpid(), False)
             print(

@@ -349,6 +349,7 @@ def main() -> None:
                 spy = subprocess.Popen(  # noqa: S603
                     [str(MODELYARD.parent / "py-spy"), "record",
                      "--pid", str(pid), "--format", "raw", "--rate", "200", "--nonblocking",
+                     "--subprocesses", "--threads",
                      "--duration", str(args.duration + args.warmup + 2),
                      "--output", str(out / f"profile-{name}-{extra.get('model')}-{test}.txt")],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -42,7 +42,7 @@ from modelyard.serving import repository
 from modelyard.serving.cache import ModelCache
 from modelyard.serving.exceptions import InvalidPredictInput, PredictFailed, TooManyRows
 from modelyard.serving.log import RequestLogWriter
-from modelyard.serving.models import RawJSON
+from modelyard.serving.models import LOG_MARKER, NumericInput, RawJSON
 from modelyard.serving.modes import Dispatcher, ModeOptions, build_dispatcher
 from modelyard.serving.results import AsyncResults
 from modelyard.serving.schemas import (
@@ -273,6 +273,10 @@ class ServingCore:
             seen["raw"], body = body, seen["body"]
         matrix, seen["n_rows"] = self._matrix(target, body)
         dispatcher.check_rows(seen["n_rows"])
+        if "raw" in seen and isinstance(body, dict) and matrix.dtype == np.float64:
+            # For the log's compact form (NumericInput), copied before the model sees it: a
+            # model may change its input in place.
+            seen["matrix"] = (matrix.tobytes(), matrix.shape)
         return matrix
 
     def _runtime(self, target: ServingTarget) -> ModelRuntime:
@@ -373,7 +377,7 @@ class ServingCore:
             "status": status,
             "error": error,
             "n_rows": seen["n_rows"],
-            "input": _logged_input(seen["body"], seen.get("raw")),
+            "input": _logged_input(seen["body"], seen.get("raw"), seen.get("matrix")),
             "output": output,
             "latency_ms": round((time.perf_counter() - started) * 1000, 3),
             "created_at": utcnow(),
@@ -559,13 +563,22 @@ def encode_output(prediction: Prediction) -> bytes:
     return pydantic_core.to_json(output, inf_nan_mode="null")
 
 
-def _logged_input(body: Any, raw: bytes | None) -> Any:
+def _logged_input(
+    body: Any, raw: bytes | None, matrix: tuple[bytes, tuple[int, ...]] | None = None
+) -> Any:
     """What the log keeps of an input: the decoded ``body``, or ``raw``, the bytes it was
-    decoded from (the same document, not encoded again); a row count for a huge one."""
+    decoded from (the same document, not encoded again), or, for ``{"X": rows}`` of numbers,
+    ``matrix``, the float64 matrix decoded from them (``NumericInput``, which writes raw
+    where the matrix would not give the body back); a row count for a huge one."""
     rows = body.get("X") if isinstance(body, dict) else body
     if isinstance(rows, list) and len(rows) > MAX_LOGGED_ROWS:
         return {"truncated": True, "rows": len(rows)}
-    return RawJSON(raw) if raw is not None else body
+    if isinstance(body, dict) and LOG_MARKER in body:
+        # The key of the log's own forms: wrapped, so it reads back as it came.
+        return {LOG_MARKER: "json", "value": body}
+    if raw is not None:
+        return RawJSON(raw) if matrix is None else NumericInput(raw, *matrix)
+    return body
 
 
 def predict_response(result: PredictResult) -> dict[str, Any]:
