@@ -1,8 +1,9 @@
 """Benchmark: the CPU the app spends on one predict request, without an HTTP server.
 
-Run: ``.venv/bin/python bench/predict_path.py [--rows 100] [--requests 500] [--rounds 6]``
-(about a minute). It builds the app as ``modelyard serve`` does (a fresh data folder, the
-migrations, an admin, an API key), registers the serving benchmark's model (LogisticRegression,
+Run: ``.venv/bin/python bench/predict_path.py [--rows 100] [--requests 500] [--rounds 6]
+[--threads]`` (about a minute; ``--threads``: each thread's CPU per request too). It builds
+the app as ``modelyard serve`` does (a fresh data folder, the migrations, an admin, an API
+key), registers the serving benchmark's model (LogisticRegression,
 20 features, 3 classes, a 20-column input schema) and then calls the app's ASGI callable
 itself from 8 concurrent clients on its event loop: auth, validation, the model, the request
 log and the answer, everything but uvicorn and the sockets. Per round it prints the process's

@@ -273,7 +273,12 @@ class ServingCore:
             seen["raw"], body = body, seen["body"]
         matrix, seen["n_rows"] = self._matrix(target, body)
         dispatcher.check_rows(seen["n_rows"])
-        if "raw" in seen and isinstance(body, dict) and matrix.dtype == np.float64:
+        if (
+            "raw" in seen
+            and isinstance(body, dict)
+            and matrix.dtype == np.float64
+            and matrix.ndim == 2
+        ):
             # For the log's compact form (NumericInput), copied before the model sees it: a
             # model may change its input in place.
             seen["matrix"] = (matrix.tobytes(), matrix.shape)
