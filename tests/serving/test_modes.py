@@ -396,3 +396,34 @@ def test_options_from_mlup_names_and_their_checks() -> None:
         ModeOptions(max_queue_size=0)
     assert isinstance(build_dispatcher(EchoModel(), options), BatchingDispatcher)
     assert isinstance(build_dispatcher(EchoModel(), ModeOptions()), Dispatcher)
+
+
+def stops(matrix: np.ndarray) -> Prediction:
+    """A model whose predict lets a StopIteration out (``next()`` on an exhausted iterator)."""
+    return next(iter(()))  # type: ignore[no-any-return]
+
+
+@pytest.mark.timeout(30)  # before the fix each case hung until the suite's 300 s
+@pytest.mark.parametrize("mode", ["direct", "queue", "batching"])
+def test_a_model_raising_stop_iteration_fails_its_request_and_frees_the_model(mode: str) -> None:
+    # An asyncio future refuses a StopIteration: handed over as it was, the request waited
+    # for ever and the batch (or queue worker) holding it never let the model go.
+    options = ModeOptions(mode=mode, workers=1, client_wait_seconds=5)  # type: ignore[arg-type]
+    dispatcher = build_dispatcher(stops, options)
+
+    async def main() -> list[BaseException]:
+        errors: list[BaseException] = []
+        try:
+            async with asyncio.timeout(10):
+                for _ in range(3):  # with workers=1, a stuck first call would hold up the rest
+                    with pytest.raises(PredictFailed) as raised:
+                        await dispatcher.predict(rows(0, 2))
+                    errors.append(raised.value)
+            return errors
+        finally:
+            await dispatcher.close()
+
+    errors = run(main)
+    assert len(errors) == 3
+    assert all("StopIteration" in str(error) for error in errors)
+    assert dispatcher.in_flight == 0

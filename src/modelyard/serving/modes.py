@@ -214,6 +214,12 @@ async def in_thread(pool: ThreadPoolExecutor, function: Callable[..., Any], *arg
     def run() -> None:
         try:
             result = context.run(function, *args)
+        except StopIteration as exc:
+            # A future refuses one (and the caller would wait for ever): as in a generator
+            # (PEP 479), it arrives as a RuntimeError.
+            error = RuntimeError(f"StopIteration: {exc}")
+            error.__cause__ = exc
+            loop.call_soon_threadsafe(settle, None, error)
         except BaseException as exc:  # the caller's to raise, whatever it is
             loop.call_soon_threadsafe(settle, None, exc)
         else:
