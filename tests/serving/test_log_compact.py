@@ -42,6 +42,16 @@ def logged_inputs(client: TestClient, account: Account) -> list[Any]:
     return [item["input"] for item in reversed(page["items"])]
 
 
+def post_body(client: TestClient, account: Account, body: bytes) -> None:
+    """Predict with ``body`` sent as these very bytes (not encoded again by the client)."""
+    answered = client.post(
+        "/api/v1/models/m/predict",
+        content=body,
+        headers={**account.headers, "Content-Type": "application/json"},
+    )
+    assert answered.status_code == 200, answered.text
+
+
 def test_a_body_of_floats_is_stored_as_a_matrix_and_read_back_as_sent(
     client: TestClient, alice: Account
 ) -> None:
@@ -49,12 +59,7 @@ def test_a_body_of_floats_is_stored_as_a_matrix_and_read_back_as_sent(
     rows = np.random.default_rng(0).normal(size=(50, 3)).tolist()
     rows[0] = [-0.0, 1.5e-300, 1.7976931348623157e308]  # the sign of zero, the extremes
     body = json.dumps({"X": rows}).encode()
-    answered = client.post(
-        "/api/v1/models/m/predict",
-        content=body,
-        headers={**alice.headers, "Content-Type": "application/json"},
-    )
-    assert answered.status_code == 200, answered.text
+    post_body(client, alice, body)
 
     [stored] = stored_inputs(client)
     assert json.loads(stored)[LOG_MARKER] == "float64"
@@ -82,12 +87,7 @@ def test_a_body_the_matrix_would_not_give_back_is_stored_as_sent(
     client: TestClient, alice: Account, body: bytes
 ) -> None:
     register_ok(client, alice, "m", skops_classifier(3))
-    answered = client.post(
-        "/api/v1/models/m/predict",
-        content=body,
-        headers={**alice.headers, "Content-Type": "application/json"},
-    )
-    assert answered.status_code == 200, answered.text
+    post_body(client, alice, body)
     [stored] = stored_inputs(client)
     assert LOG_MARKER not in stored
     assert logged_inputs(client, alice) == [json.loads(body)]
