@@ -37,6 +37,8 @@ def strict(raw: bytes) -> Any:
         Prediction(["a", "b"], [[0.25, 0.75], [1.0, 0.0]], ["a", "b"]),
         Prediction([1.5, -2.0]),
         Prediction([], [], ["x"]),
+        # A label orjson refuses, which pydantic-core's encoder writes instead.
+        Prediction([2**70, 1], [[0.5, 0.5], [1.0, 0.0]], [2**70, 1]),
     ],
 )
 def test_the_json_answer_is_the_answer(prediction: Prediction) -> None:
@@ -53,6 +55,7 @@ def test_nan_and_infinity_from_a_model_become_null() -> None:
     result = PredictResult("p1", TARGET, prediction, encode_output(prediction))
     answer = strict(predict_response_json(result))
     assert answer["predictions"] == [None, None]
+    assert strict(encode_output(prediction))["predictions"] == [None, None]
     assert answer["probabilities"] == [[None, 1.0], [None, 1.0]]
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "SchemaError",
     "coerce_arrays",
     "coerce_records",
+    "fits_columns",
     "parse_input_schema",
 ]
 
@@ -232,15 +233,23 @@ def _numeric_matrix(arrays: list[Any], columns: list[Column]) -> np.ndarray | No
     matrix = raw.astype(np.float64, copy=False)
     if raw.dtype.kind == "f" and not np.isfinite(matrix).all():
         return None
+    return matrix if fits_columns(matrix, columns) else None
+
+
+def fits_columns(matrix: np.ndarray, columns: list[Column]) -> bool:
+    """Whether a float64 matrix of finite numbers fits its columns as the cell-by-cell path
+    would take them: no ``str`` column, whole numbers in ``int`` ones, 0 or 1 in ``bool``."""
     for index, column in enumerate(columns):
         if column.type == "float":
             continue
+        if column.type == "str":
+            return False
         values = matrix[:, index]
         if column.type == "int" and not np.array_equal(values, np.floor(values)):
-            return None
+            return False
         if column.type == "bool" and not np.isin(values, (0.0, 1.0)).all():
-            return None
-    return matrix
+            return False
+    return True
 
 
 def _discovered(arrays: list[Any], width: int) -> np.ndarray | None:
