@@ -119,6 +119,25 @@ class SklearnRuntime:
         self.feature_names = [str(name) for name in names] if names is not None else None
 
     def predict(self, matrix: np.ndarray) -> Prediction:
+        import sklearn
+
+        # A float matrix of finite numbers only: scikit-learn may skip its own check of that
+        # (``assume_finite``, set for this thread only), 10-30 us on 100 rows of 20 where numpy's
+        # ``isfinite`` takes 2.5. Anything else gets scikit-learn's check as before, which refuses
+        # a NaN or, for a model that takes NaN, lets it through.
+        if (
+            matrix.dtype.kind != "f"
+            or not np.isfinite(matrix).all()
+            or sklearn.get_config()["assume_finite"]
+        ):
+            return self._predict(matrix)
+        sklearn.set_config(assume_finite=True)
+        try:
+            return self._predict(matrix)
+        finally:
+            sklearn.set_config(assume_finite=False)
+
+    def _predict(self, matrix: np.ndarray) -> Prediction:
         if self.kind == "classifier":
             probabilities = np.asarray(self.model.predict_proba(matrix))
             assert self.classes is not None
