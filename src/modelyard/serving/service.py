@@ -10,7 +10,8 @@ default, so no model call ever holds the loop), in direct mode a small body
 (``INLINE_MAX_BODY_BYTES``) of a version measured to cost under that budget runs there whole
 (see ``ServingCore``). How
 the model is called (direct, queue, batching), throttling and async results are in ``modes``
-and ``results``.
+and ``results``. A body ``{"X": rows}`` of plain numbers is read straight into its matrix
+(``json_matrix``); any other takes ``loads_strict`` and the schema's ``coerce_*``.
 """
 
 from __future__ import annotations
