@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from modelyard.registry.input_schema import Column, coerce_arrays
-from modelyard.serving import json_matrix
+from modelyard.serving import json_matrix, service
 from modelyard.serving.json_matrix import numeric_matrix
 from modelyard.serving.service import MAX_LOGGED_ROWS, loads_strict
 from tests.helpers import Account
@@ -130,17 +130,26 @@ def test_threads_parse_at_once_each_its_own_body() -> None:
 
 
 def test_a_request_read_as_a_matrix_is_answered_and_logged_as_sent(
-    client: TestClient, alice: Account
+    client: TestClient, alice: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     register_ok(client, alice, "m", skops_classifier(3))
+    decoded: list[bytes] = []  # bodies the general path decoded
+
+    def counted(raw: bytes) -> Any:
+        decoded.append(raw)
+        return loads_strict(raw)
+
+    monkeypatch.setattr(service, "loads_strict", counted)
     rows = [[0.5, 1, -2.25], [3, 4.5, 6]]
     answered = client.post("/api/v1/models/m/predict", json={"X": rows}, headers=alice.headers)
     assert answered.status_code == 200, answered.text
+    assert decoded == []  # read as a matrix, never decoded
     by_records = client.post(
         "/api/v1/models/m/predict",
         json=[{"x0": 0.5, "x1": 1, "x2": -2.25}, {"x0": 3, "x1": 4.5, "x2": 6}],
         headers=alice.headers,
     )
+    assert len(decoded) == 1  # records: the general path
     assert by_records.json()["probabilities"] == answered.json()["probabilities"]
     assert client.app.state.serving.log.flush()  # type: ignore[attr-defined]
     page = client.get("/api/v1/models/m/requests?limit=10", headers=alice.headers).json()

@@ -12,6 +12,7 @@ None, and the general path then decides (and words the error) exactly as before.
 
 from __future__ import annotations
 
+import re
 import threading
 
 import numpy as np
@@ -25,6 +26,9 @@ __all__ = ["MAX_BODY_BYTES", "numeric_matrix"]
 MAX_BODY_BYTES = 1024 * 1024
 
 _threads = threading.local()
+# How such a body opens: anything else (records, ``data_for_predict``, ...) is not parsed here
+# at all, so it is parsed once, by the general path.
+_OPENING = re.compile(rb'\s*\{\s*"X"\s*:\s*\[\s*\[')
 
 
 def _parser() -> simdjson.Parser:
@@ -43,7 +47,11 @@ def numeric_matrix(raw: bytes, columns: list[Column] | None, max_rows: int) -> n
     general path reads), invalid JSON. A JSON integer becomes the float ``float()`` makes of
     it, as on the general path.
     """
-    if len(raw) > MAX_BODY_BYTES or (columns is not None and not columns):
+    if (
+        len(raw) > MAX_BODY_BYTES
+        or (columns is not None and not columns)
+        or _OPENING.match(raw) is None
+    ):
         return None
     parser = _parser()
     try:

@@ -264,15 +264,29 @@ class ServingCore:
     def _validated(
         self, target: ServingTarget, seen: dict[str, Any], dispatcher: Dispatcher
     ) -> np.ndarray:
+        matrix = self._read(target, seen)
+        dispatcher.check_rows(seen["n_rows"])
+        if (
+            "raw" in seen
+            # {"X": rows}: decoded, or read as a matrix with its bytes left as they came.
+            and isinstance(seen["body"], dict | bytes)
+            and matrix.dtype == np.float64
+            and matrix.ndim == 2
+        ):
+            # For the log's compact form (NumericInput), copied before the model sees it: a
+            # model may change its input in place.
+            seen["matrix"] = (matrix.tobytes(), matrix.shape)
+        return matrix
+
+    def _read(self, target: ServingTarget, seen: dict[str, Any]) -> np.ndarray:
+        """The body's matrix; notes its row count (and the raw bytes, for the log) in ``seen``."""
         body = seen["body"]
         if isinstance(body, bytes):
-            fast = numeric_matrix(body, target.input_schema, self.max_rows)
-            if fast is not None:
+            matrix = numeric_matrix(body, target.input_schema, self.max_rows)
+            if matrix is not None:
                 # Never decoded: the log keeps these bytes, or the matrix (NumericInput).
-                seen["raw"], seen["n_rows"] = body, len(fast)
-                dispatcher.check_rows(len(fast))
-                seen["matrix"] = (fast.tobytes(), fast.shape)
-                return fast
+                seen["raw"], seen["n_rows"] = body, len(matrix)
+                return matrix
             try:
                 seen["body"] = loads_strict(body)
             except ValueError as exc:
@@ -281,16 +295,6 @@ class ServingCore:
             # Valid JSON, so the log may store these very bytes instead of encoding them again.
             seen["raw"], body = body, seen["body"]
         matrix, seen["n_rows"] = self._matrix(target, body)
-        dispatcher.check_rows(seen["n_rows"])
-        if (
-            "raw" in seen
-            and isinstance(body, dict)
-            and matrix.dtype == np.float64
-            and matrix.ndim == 2
-        ):
-            # For the log's compact form (NumericInput), copied before the model sees it: a
-            # model may change its input in place.
-            seen["matrix"] = (matrix.tobytes(), matrix.shape)
         return matrix
 
     def _runtime(self, target: ServingTarget) -> ModelRuntime:
