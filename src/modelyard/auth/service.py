@@ -7,6 +7,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from datetime import timedelta
 from functools import partial
 
@@ -194,17 +195,16 @@ def authenticate_password(
             raise UnknownAccount()
         if not security.verify_password(user.password_hash, password):
             raise WrongPassword()
-        rehashed = (
-            security.hash_password(password) if security.needs_rehash(user.password_hash) else None
-        )
     except SignInBusy:
         throttle.not_checked(guess)
         raise
     throttle.succeeded(guess)
     if not user.is_active:
         raise AccountDisabled()
-    if rehashed is not None:
-        user.password_hash = rehashed
+    if security.needs_rehash(user.password_hash):
+        # Stronger settings since this hash was made; with the gate full, the next sign-in will.
+        with suppress(SignInBusy):
+            user.password_hash = security.hash_password(password)
     return user
 
 
