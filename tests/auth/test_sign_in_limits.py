@@ -243,3 +243,19 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies() -> None:
     assert client_address("127.0.0.1", ["10.0.0.2"], trusted) == "10.0.0.2"  # all trusted
     assert client_address("127.0.0.1", [], trusted) == "127.0.0.1"
     assert client_address(None, [], trusted) == "unknown"
+
+
+def test_trusted_proxies_are_read_from_a_comma_separated_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydantic import ValidationError
+
+    from modelyard.config import AuthSettings
+
+    monkeypatch.setenv("MODELYARD_AUTH_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8")
+    assert AuthSettings().trusted_proxies == ["127.0.0.1", "10.0.0.0/8"]
+    monkeypatch.setenv("MODELYARD_AUTH_TRUSTED_PROXIES", "10.0.0.0/8,proxy.example.com")
+    with pytest.raises(ValidationError, match=r"proxy\.example\.com"):
+        AuthSettings()
+    monkeypatch.delenv("MODELYARD_AUTH_TRUSTED_PROXIES")
+    assert AuthSettings().trusted_proxies == []
