@@ -88,18 +88,21 @@ class DatabaseSettings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
 
 
-def default_hash_slots(memory_kib: int) -> int:
-    """One argon2 hash per CPU this process may run on, but never more than fit in an eighth
-    of the machine's memory (64 MiB each by default), so a burst of sign-ins cannot take it."""
+def default_hash_slots(memory_kib: int, parallelism: int) -> int:
+    """As many argon2 hashes as the CPUs this process may run on can compute at once (each
+    runs ``parallelism`` threads), at least one, and never more than fit in an eighth of the
+    machine's memory (64 MiB each by default): a burst of sign-ins can take neither the CPUs
+    from every other request nor the memory."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
+    slots = max(1, cpus // max(1, parallelism))
     try:
         memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):
-        return max(1, cpus)
-    return max(1, min(cpus, memory // 8 // (memory_kib * 1024)))
+        return slots
+    return max(1, min(slots, memory // 8 // (memory_kib * 1024)))
 
 
 class AuthSettings(BaseSettings):
@@ -151,8 +154,8 @@ class AuthSettings(BaseSettings):
         ge=1,
         le=1024,
         description=(
-            "Password hashes at once per server process; default: the CPUs, fewer if an"
-            " eighth of the memory cannot hold that many argon2 hashes."
+            "Password hashes at once per server process; default: the CPUs divided by"
+            " argon2's parallelism (at least 1), fewer if an eighth of memory cannot hold them."
         ),
     )
     hash_wait_seconds: float = Field(
@@ -218,7 +221,7 @@ class AuthSettings(BaseSettings):
         """Password hashes allowed at once in this process."""
         if self.hash_concurrency is not None:
             return self.hash_concurrency
-        return default_hash_slots(self.argon2_memory_kib)
+        return default_hash_slots(self.argon2_memory_kib, self.argon2_parallelism)
 
     @property
     def hash_waiting(self) -> int:
