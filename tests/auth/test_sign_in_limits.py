@@ -6,6 +6,7 @@ The same properties against a real ``modelyard serve`` are in ``test_sign_in_ser
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -259,3 +260,12 @@ def test_trusted_proxies_are_read_from_a_comma_separated_setting(
         AuthSettings()
     monkeypatch.delenv("MODELYARD_AUTH_TRUSTED_PROXIES")
     assert AuthSettings().trusted_proxies == []
+
+
+def test_the_default_hashing_slots_follow_the_cpus_and_the_memory() -> None:
+    from modelyard.config import default_hash_slots
+
+    cpus = len(os.sched_getaffinity(0))
+    assert default_hash_slots(64 * 1024, 1) == cpus  # 64 MiB each fits many times over
+    assert default_hash_slots(64 * 1024, 4) == max(1, cpus // 4)  # each hash runs 4 threads
+    assert default_hash_slots(2**40, 1) == 1  # a hash bigger than memory: still one at a time
