@@ -66,6 +66,15 @@ def test_a_counter_counts_and_is_deleted(store: EphemeralStore) -> None:
     assert store.get_int("count") == 0
 
 
+def test_a_counter_takes_an_amount_and_gives_back(store: EphemeralStore) -> None:
+    # Sign-in counts raise by one before a check and give it back on a success.
+    assert store.incr("count", 60) == 1
+    assert store.incr("count", 60, amount=3) == 4
+    assert store.incr("count", 60, amount=-1) == 3
+    assert store.get_int("count") == 3
+    store.delete("count")
+
+
 def test_bytes_are_replaced_and_deleted(store: EphemeralStore) -> None:
     assert store.get_bytes("blob") is None
     store.set_bytes("blob", b"\x00one", 60)

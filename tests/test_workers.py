@@ -86,7 +86,8 @@ def test_two_processes_serve_one_port_and_share_what_they_keep(tmp_path: Path) -
         assert [r.json()["predict_id"] for r in fetched] == ids
 
         # Failed sign-ins are counted across both processes: after the limit's five failures,
-        # whichever took them, the account is locked, even for the right password.
+        # whichever took them, this client address is held for the account, even with the
+        # right password.
         statuses = [_token(url, "wrong-password").status_code for _ in range(5)]
         assert statuses == [401] * 5, statuses
         for _ in range(4):

@@ -149,6 +149,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=int(shutdown) if shutdown is not None else None,
+        **_proxy_options(settings),
     )
     return 0
 
@@ -175,8 +176,19 @@ def _serve_workers(settings: Settings, host: str, port: int, workers: int) -> in
         port=port,
         access_log=False,
         log_config=None,
+        **_proxy_options(settings),
     )
     return 0
+
+
+def _proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn believes X-Forwarded-For (and -Proto) from the trusted proxies only.
+
+    Its default trusts any peer on 127.0.0.1, so a local client could name any address and
+    escape sign-in throttling; with no trusted proxies set, the headers are not read at all.
+    """
+    trusted = settings.auth.trusted_proxies
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": list(trusted) or None}
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:

@@ -6,13 +6,14 @@ Every section can also be built in code (tests do), so no global settings object
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = [
     "AuthSettings",
@@ -27,6 +28,7 @@ __all__ = [
     "StorageSettings",
     "TrainingSettings",
     "VisualizationSettings",
+    "default_hash_slots",
     "resolve_secret_key",
 ]
 
@@ -86,6 +88,23 @@ class DatabaseSettings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
 
 
+def default_hash_slots(memory_kib: int, parallelism: int) -> int:
+    """As many argon2 hashes as the CPUs this process may run on can compute at once (each
+    runs ``parallelism`` threads), at least one, and never more than fit in an eighth of the
+    machine's memory (64 MiB each by default): a burst of sign-ins can take neither the CPUs
+    from every other request nor the memory."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    slots = max(1, cpus // max(1, parallelism))
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return slots
+    return max(1, min(slots, memory // 8 // (memory_kib * 1024)))
+
+
 class AuthSettings(BaseSettings):
     """Users, passwords, tokens, API keys and the bootstrap admin."""
 
@@ -101,8 +120,56 @@ class AuthSettings(BaseSettings):
     access_token_minutes: int = Field(default=30, ge=1, le=24 * 60)
     password_min_length: int = Field(default=6, ge=1, le=128)
     password_max_length: int = Field(default=1024, ge=8, le=4096)
-    login_max_failures: int = Field(default=5, ge=1)
-    login_lockout_seconds: int = Field(default=900, ge=1)
+    login_max_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Sign-in guesses per account from one client address before 429.",
+    )
+    login_lockout_seconds: int = Field(
+        default=900, ge=1, description="The window every sign-in count covers."
+    )
+    login_max_failures_per_address: int = Field(
+        default=50, ge=1, description="Failed sign-ins from one client address, any account."
+    )
+    login_max_failures_per_account: int = Field(
+        default=100,
+        ge=1,
+        description=(
+            "Failed sign-ins of one account from every address together (distributed guessing);"
+            " an address that signed in to the account before is not held by it."
+        ),
+    )
+    login_known_address_days: int = Field(
+        default=30, ge=0, description="How long a successful sign-in's address stays known."
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Addresses or networks of the reverse proxies whose X-Forwarded-For is believed"
+            " (comma-separated, e.g. 127.0.0.1,10.0.0.0/8); none: the socket's peer is the client."
+        ),
+    )
+    hash_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description=(
+            "Password hashes at once per server process; default: the CPUs divided by"
+            " argon2's parallelism (at least 1), fewer if an eighth of memory cannot hold them."
+        ),
+    )
+    hash_wait_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="How long a sign-in waits for a hashing slot before 503 with Retry-After.",
+    )
+    hash_queue: int | None = Field(
+        default=None,
+        ge=0,
+        le=1024,
+        description="Sign-ins waiting for a slot at once; more get 503 at once. Default: 4 a slot.",
+    )
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
@@ -135,6 +202,30 @@ class AuthSettings(BaseSettings):
             "admin_password", "MODELYARD_ADMIN_PASSWORD", "PYCM_API_ADMIN_PASSWORD"
         ),
     )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for entry in value:
+                try:
+                    ipaddress.ip_network(str(entry), strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"{entry!r} is not an IP address or network") from exc
+        return value
+
+    @property
+    def hash_slots(self) -> int:
+        """Password hashes allowed at once in this process."""
+        if self.hash_concurrency is not None:
+            return self.hash_concurrency
+        return default_hash_slots(self.argon2_memory_kib, self.argon2_parallelism)
+
+    @property
+    def hash_waiting(self) -> int:
+        return self.hash_queue if self.hash_queue is not None else 4 * self.hash_slots
 
     @field_validator("secret_key")
     @classmethod

@@ -30,8 +30,9 @@ __all__ = [
 
 
 class EphemeralStore(Protocol):
-    def incr(self, key: str, ttl_seconds: int) -> int:
-        """Add one to a counter; the counter expires ``ttl_seconds`` after its first increment."""
+    def incr(self, key: str, ttl_seconds: int, amount: int = 1) -> int:
+        """Add ``amount`` to a counter, atomically, and answer its new value; the counter
+        expires ``ttl_seconds`` after the increment that created it."""
         ...
 
     def get_int(self, key: str) -> int: ...
@@ -69,12 +70,17 @@ class MemoryStore:
             return None
         return entry
 
-    def incr(self, key: str, ttl_seconds: int) -> int:
+    def incr(self, key: str, ttl_seconds: int, amount: int = 1) -> int:
         with self._lock:
             entry = self._live(key)
             if entry is None:
-                entry = (0, self._clock() + ttl_seconds)
-            value = entry[0] + 1
+                now = self._clock()
+                entry = (0, now + ttl_seconds)
+                # Swept now and then: sign-in counts are keyed by whatever login was tried.
+                if len(self._values) % 1024 == 1023:
+                    for stale in [k for k, (_, end) in self._values.items() if end <= now]:
+                        del self._values[stale]
+            value = entry[0] + amount
             self._values[key] = (value, entry[1])
             return value
 
@@ -127,10 +133,10 @@ class RedisStore:
         self._redis = redis.Redis.from_url(url)
         self._prefix = prefix
 
-    def incr(self, key: str, ttl_seconds: int) -> int:
+    def incr(self, key: str, ttl_seconds: int, amount: int = 1) -> int:
         name = self._prefix + key
         pipe = self._redis.pipeline()
-        pipe.incr(name)
+        pipe.incrby(name, amount)
         pipe.expire(name, ttl_seconds, nx=True)
         value, _ = pipe.execute()
         return int(value)
@@ -197,15 +203,15 @@ class DatabaseStore:
         if next(self._writes) % _SWEEP_EVERY == 0:
             connection.execute(delete(_TABLE).where(_TABLE.c.expires_at <= now))
 
-    def incr(self, key: str, ttl_seconds: int) -> int:
+    def incr(self, key: str, ttl_seconds: int, amount: int = 1) -> int:
         name, now = "i:" + key, self._clock()
         with self._database.engine.begin() as connection:
             connection.execute(
                 delete(_TABLE).where(_TABLE.c.key == name, _TABLE.c.expires_at <= now)
             )
-            statement = self._upsert(name, number=1, expires_at=now + ttl_seconds)
+            statement = self._upsert(name, number=amount, expires_at=now + ttl_seconds)
             statement = statement.on_conflict_do_update(
-                index_elements=[_TABLE.c.key], set_={"number": _TABLE.c.number + 1}
+                index_elements=[_TABLE.c.key], set_={"number": _TABLE.c.number + amount}
             ).returning(_TABLE.c.number)
             value = connection.execute(statement).scalar_one()
             self._sweep(connection, now)

@@ -13,7 +13,7 @@ from modelyard.auth import service
 from modelyard.auth.exceptions import AdminRequired, MissingCredentials
 from modelyard.auth.models import User
 from modelyard.auth.security import Security
-from modelyard.auth.throttle import LoginThrottle
+from modelyard.auth.throttle import LoginThrottle, client_address
 from modelyard.db import SessionDep
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "credential_from_authorization",
     "current_user",
     "get_current_user",
+    "request_client",
 ]
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from /api/v1/auth/token, or an API key.")
@@ -38,11 +39,18 @@ async def get_security(request: Request) -> Security:
     return security
 
 
+def request_client(request: Request) -> str:
+    """The client address sign-ins are counted against (see ``throttle.client_address``)."""
+    settings = request.app.state.settings.auth
+    peer = request.client.host if request.client else None
+    return client_address(
+        peer, request.headers.getlist("x-forwarded-for"), settings.trusted_proxies
+    )
+
+
 async def get_throttle(request: Request) -> LoginThrottle:
     settings = request.app.state.settings.auth
-    return LoginThrottle(
-        request.app.state.ephemeral, settings.login_max_failures, settings.login_lockout_seconds
-    )
+    return LoginThrottle(request.app.state.ephemeral, settings, request_client(request))
 
 
 SecurityDep = Annotated[Security, Depends(get_security)]

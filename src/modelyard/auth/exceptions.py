@@ -7,6 +7,7 @@ from modelyard.errors import (
     InvalidInput,
     NotFound,
     PermissionDenied,
+    ServiceUnavailable,
     TooManyRequests,
     Unauthenticated,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "InvalidToken",
     "LoginThrottled",
     "MissingCredentials",
+    "SignInBusy",
     "UnknownAccount",
     "UserNotFound",
     "UsernameTaken",
@@ -70,7 +72,12 @@ class AdminRequired(PermissionDenied):
 
 class LoginThrottled(TooManyRequests):
     code = "login_throttled"
-    message = "Too many failed sign-in attempts for this account; try again later"
+    message = "Too many failed sign-in attempts; try again later"
+
+
+class SignInBusy(ServiceUnavailable):
+    code = "sign_in_busy"
+    message = "Too many sign-ins at once; try again in a moment"
 
 
 class EmailTaken(Conflict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response, status
 
 from modelyard.auth import service
@@ -24,12 +26,24 @@ from modelyard.storage.dependencies import ArtifactsDep
 __all__ = ["admin_router", "api_keys_router", "auth_router", "users_router"]
 
 auth_router = APIRouter(prefix="/auth", tags=["auth"])
+
+_BUSY: dict[int | str, dict[str, Any]] = {
+    503: {"description": "Too many passwords being hashed at once (see Retry-After)."}
+}
+_SIGN_IN: dict[int | str, dict[str, Any]] = {
+    **_BUSY,
+    401: {"description": "Wrong login or password."},
+    403: {"description": "The account is disabled."},
+    429: {"description": "Too many guesses from this address (see Retry-After)."},
+}
 users_router = APIRouter(prefix="/users", tags=["auth"])
 api_keys_router = APIRouter(prefix="/api-keys", tags=["auth"])
 admin_router = APIRouter(prefix="/admin", tags=["admin"])
 
 
-@users_router.post("", response_model=UserRead, status_code=status.HTTP_201_CREATED)
+@users_router.post(
+    "", response_model=UserRead, status_code=status.HTTP_201_CREATED, responses=_BUSY
+)
 def sign_up(body: UserCreate, session: SessionDep, security: SecurityDep) -> object:
     """Create an account with an e-mail or a username and a password."""
     return service.sign_up(
@@ -44,7 +58,7 @@ async def read_me(user: CurrentUser) -> object:
     return user
 
 
-@auth_router.post("/token", response_model=TokenRead)
+@auth_router.post("/token", response_model=TokenRead, responses=_SIGN_IN)
 def issue_token(
     body: TokenRequest, session: SessionDep, security: SecurityDep, throttle: ThrottleDep
 ) -> TokenRead:

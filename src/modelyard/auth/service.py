@@ -7,9 +7,11 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from datetime import timedelta
 from functools import partial
 
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,6 +24,7 @@ from modelyard.auth.exceptions import (
     EmailTaken,
     InvalidApiKey,
     InvalidToken,
+    SignInBusy,
     UnknownAccount,
     UsernameTaken,
     UserNotFound,
@@ -61,6 +64,7 @@ __all__ = [
     "list_api_keys",
     "list_users",
     "on_user_delete",
+    "release_connection",
     "revoke_api_key",
     "sign_up",
     "update_user",
@@ -72,6 +76,19 @@ log = logging.getLogger(__name__)
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,149}$"
 _USERNAME = re.compile(USERNAME_PATTERN)
 SIGN_IN_KEYS_KEPT = 5
+_WROTE = "modelyard.auth.wrote"
+
+
+@event.listens_for(Session, "after_flush")
+def _mark_written(session: Session, _context: object) -> None:
+    # A flush leaves nothing in new/dirty/deleted; this remembers that the transaction wrote.
+    session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_written(session: Session) -> None:
+    session.info.pop(_WROTE, None)
 
 
 def normalize_email(email: str) -> str:
@@ -102,7 +119,10 @@ def sign_up(
     username: str | None = None,
     role: str = Role.USER,
 ) -> User:
-    """Create an account; the e-mail (case-insensitive) and the username are unique."""
+    """Create an account; the e-mail (case-insensitive) and the username are unique.
+
+    The password is hashed with no database connection held (see ``release_connection``).
+    """
     if email is None and username is None:
         raise InvalidInput("An account needs an e-mail or a username")
     if username is not None and not _USERNAME.match(username):
@@ -115,10 +135,12 @@ def sign_up(
         raise EmailTaken()
     if username is not None and repository.get_user_by_username(session, username) is not None:
         raise UsernameTaken()
+    release_connection(session)
+    password_hash = security.hash_password(password)
     user = User(
         email=email,
         username=username,
-        password_hash=security.hash_password(password),
+        password_hash=password_hash,
         role=role,
         is_active=True,
     )
@@ -129,6 +151,22 @@ def sign_up(
         # Two sign-ups raced past the checks above; the unique constraint decided.
         raise EmailTaken() if email is not None else UsernameTaken() from exc
     return user
+
+
+def release_connection(session: Session) -> None:
+    """End ``session``'s transaction when it has only read, so its connection goes back to
+    the pool before a password is hashed.
+
+    A hash takes a tenth of a second or more: held across it, a burst of sign-ins took every
+    connection of the pool and the requests behind them failed after the pool's timeout. The
+    session stays usable: loaded objects keep their values (no expiry on commit) and the next
+    query begins a new, short transaction. A session holding changes keeps its transaction,
+    since ending it would commit work that is not this function's to commit.
+    """
+    if session.new or session.dirty or session.deleted or session.info.get(_WROTE):
+        return
+    if session.in_transaction():
+        session.commit()
 
 
 def find_by_login(session: Session, login: str) -> User | None:
@@ -142,21 +180,31 @@ def find_by_login(session: Session, login: str) -> User | None:
 def authenticate_password(
     session: Session, security: Security, throttle: LoginThrottle, login: str, password: str
 ) -> User:
-    """The account for these credentials, or an error; failures are counted per account."""
-    throttle.check(login)
+    """The account for these credentials, or an error.
+
+    The guess is counted before the password is checked (``LoginThrottled`` beyond the limits
+    of ``auth/throttle.py``), and the check runs with no database connection held and through
+    the hashing gate (``SignInBusy`` when it is full).
+    """
+    guess = throttle.attempt(login)
     user = find_by_login(session, login)
-    if user is None:
-        security.spend_verify_time(password)
-        throttle.failed(login)
-        raise UnknownAccount()
-    if not security.verify_password(user.password_hash, password):
-        throttle.failed(login)
-        raise WrongPassword()
-    throttle.succeeded(login)
+    release_connection(session)
+    try:
+        if user is None:
+            security.spend_verify_time(password)
+            raise UnknownAccount()
+        if not security.verify_password(user.password_hash, password):
+            raise WrongPassword()
+    except SignInBusy:
+        throttle.not_checked(guess)
+        raise
+    throttle.succeeded(guess)
     if not user.is_active:
         raise AccountDisabled()
     if security.needs_rehash(user.password_hash):
-        user.password_hash = security.hash_password(password)
+        # Stronger settings since this hash was made; with the gate full, the next sign-in will.
+        with suppress(SignInBusy):
+            user.password_hash = security.hash_password(password)
     return user
 
 

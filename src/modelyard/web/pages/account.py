@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from modelyard.auth import service as auth
 from modelyard.auth.dependencies import SecurityDep, ThrottleDep
-from modelyard.auth.exceptions import AccountDisabled, InvalidCredentials
+from modelyard.auth.exceptions import AccountDisabled, InvalidCredentials, SignInBusy
 from modelyard.errors import ModelyardError, NotFound
 from modelyard.evaluation import service as evaluation
 from modelyard.jobs import service as jobs
@@ -52,19 +52,19 @@ def sign_in(
     next: Annotated[str | None, Form(max_length=500)] = None,
 ) -> Response:
     """Sign in with an e-mail or username and a password."""
-    status = 401
+    status, headers = 401, {}
     try:
         user = auth.authenticate_password(page.db, security, throttle, login, password)
     except InvalidCredentials:
         error = "Wrong e-mail, username or password."
     except AccountDisabled:
         status, error = 403, "This account is disabled. Ask an admin to enable it."
-    except ModelyardError as exc:
-        status, error = exc.status_code, exc.message
+    except ModelyardError as exc:  # throttled (429) or too busy (503): both say when to retry
+        status, error, headers = exc.status_code, exc.message, exc.headers
     else:
         page.sign_in(user)
         return page.redirect(_safe_next(next))
-    return page.render(
+    response = page.render(
         "sign_in.html",
         status_code=status,
         title="Sign in",
@@ -72,6 +72,8 @@ def sign_in(
         login=login,
         error=error,
     )
+    response.headers.update(headers)
+    return response
 
 
 @router.get("/sign-up")
@@ -100,14 +102,17 @@ def sign_up(
             username=username.strip() or None,
         )
     except ModelyardError as exc:
-        return page.render(
+        busy = isinstance(exc, SignInBusy)
+        response = page.render(
             "sign_up.html",
-            status_code=exc.status_code if exc.status_code < 500 else 422,
+            status_code=exc.status_code if exc.status_code < 500 or busy else 422,
             title="Sign up",
             email=email,
             username=username,
             error=exc.message,
         )
+        response.headers.update(exc.headers)
+        return response
     page.sign_in(user)
     return page.redirect("/ui/", "Welcome! Your account is ready.")
 
