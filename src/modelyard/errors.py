@@ -183,7 +183,11 @@ def exception_response(scope: Scope, exc: ModelyardError | StarletteHTTPExceptio
     FastAPI's handling (the native predict routes' hot path, ``serving/fast_path.py``).
     """
     if isinstance(exc, ModelyardError):
-        if exc.status_code >= 500:
+        if isinstance(exc, ServiceUnavailable):
+            # Load shedding (a full queue, busy sign-in): expected under a burst, so one line
+            # each, not a traceback per refused request.
+            log.warning("service unavailable: %s", exc.message)
+        elif exc.status_code >= 500:
             log.error("service error: %s", exc.message, exc_info=exc)
         return error_response(
             scope, exc.status_code, exc.code, exc.message, exc.details, exc.headers
