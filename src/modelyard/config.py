@@ -329,7 +329,17 @@ class TrainingSettings(BaseSettings):
     seed: int = Field(default=42, description="Fixes the train/validation split and the trainer.")
     max_archive_bytes: int = Field(default=256 * 1024 * 1024, ge=1, description="Upload size.")
     max_extracted_bytes: int = Field(
-        default=1024 * 1024 * 1024, ge=1, description="Sum of the members' declared sizes."
+        default=200 * 1024 * 1024,
+        ge=1,
+        description="Bytes an archive may expand to: the members' declared sizes, and the "
+        "bytes really decompressed, counted as they are read. The documents are held in "
+        "memory while a dataset is read, so this bounds an upload's memory too.",
+    )
+    max_compression_ratio: float = Field(
+        default=100.0,
+        ge=1,
+        description="Decompressed bytes per compressed byte, of each member and of the whole "
+        "archive (held beyond its first MiB). Text compresses 3-10x; a bomb about 1000x.",
     )
     max_members: int = Field(default=100_000, ge=1, description="Files and folders in one archive.")
     max_document_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
