@@ -205,6 +205,16 @@ async def _handle_validation_error(request: Request, exc: Exception) -> JSONResp
     )
 
 
+async def _handle_recursion_error(request: Request, exc: Exception) -> JSONResponse:
+    # Python's JSON parser (and anything walking a parsed value) recurses once per level of
+    # nesting: a body nested deeper than the interpreter allows is the client's doing, and is
+    # refused whichever route read it. Nothing of the server's own recurses that deep.
+    log.info("refused input nested too deeply on %s %s", request.method, request.url.path)
+    return error_response(
+        request.scope, 400, "nested_too_deeply", "The input is nested too deeply", None
+    )
+
+
 async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     return exception_response(request.scope, exc)
@@ -219,3 +229,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ModelyardError, _handle_modelyard_error)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    app.add_exception_handler(RecursionError, _handle_recursion_error)

@@ -175,7 +175,7 @@ def test_a_body_that_is_not_json_is_refused_not_500(serve: Serve, raw: bytes) ->
 
 def test_a_number_no_double_holds_is_mlups_422_at_its_cell(serve: Serve) -> None:
     # Valid JSON that orjson will not read: it must not fall through to the Machine learning
-    # API's face (a 503 for this three-class model) but be refused where it stands.
+    # API's face (a 409 for this three-class model) but be refused where it stands.
     client = serve(skops_classifier(6), schema=MLUP_COLUMNS)
     for number in ("1e400", "1" + "0" * 400):
         response = client.post("/predict", content=f'{{"X": [[1, 2, 3, 4, 5, {number}]]}}')
