@@ -209,7 +209,7 @@ async def _handle_recursion_error(request: Request, exc: Exception) -> JSONRespo
     # Python's JSON parser (and anything walking a parsed value) recurses once per level of
     # nesting: a body nested deeper than the interpreter allows is the client's doing, and is
     # refused whichever route read it. Nothing of the server's own recurses that deep.
-    log.info("refused input nested too deeply on %s %s", request.method, request.url.path)
+    log.info("refused input nested too deeply")  # the access log line names the request
     return error_response(
         request.scope, 400, "nested_too_deeply", "The input is nested too deeply", None
     )
