@@ -36,6 +36,7 @@ __all__ = [
     "install_error_handlers",
     "native_error_body",
     "styled_route",
+    "validation_detail",
 ]
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,22 @@ ErrorStyle = Callable[[int, str, str, Any], Any]
 
 def native_error_body(status: int, code: str, message: str, details: Any) -> Any:
     return {"error": {"code": code, "message": message, "details": details}}
+
+
+def validation_detail(code: str, message: str, details: Any) -> list[dict[str, Any]]:
+    """``details`` as FastAPI's validation errors (``[{"loc", "msg", "type"}]``), the shape a
+    compatibility route's OpenAPI document promises for a 422: items missing a key get one
+    (``type``: the error's code), anything else becomes one item carrying ``message``."""
+    if isinstance(details, list) and details and all(isinstance(d, dict) for d in details):
+        return [
+            {
+                "loc": list(d.get("loc", [])),
+                "msg": str(d.get("msg", message)),
+                "type": d.get("type", code),
+            }
+            for d in details
+        ]
+    return [{"loc": [], "msg": message, "type": code}]
 
 
 def styled_route(style: ErrorStyle) -> type[APIRoute]:

@@ -47,6 +47,7 @@ from modelyard.errors import (
     NotFound,
     Unauthenticated,
     styled_route,
+    validation_detail,
 )
 from modelyard.pagination import MAX_DB_INT, IntId
 from modelyard.registry import service as registry
@@ -70,7 +71,8 @@ __all__ = [
 def ml_error_body(status: int, code: str, message: str, details: Any) -> Any:
     body: dict[str, Any] = {"message": message}
     if details is not None:
-        body["detail"] = details
+        # Each item with loc, msg and type, as the OpenAPI document's HTTPValidationError.
+        body["detail"] = validation_detail(code, message, details)
     return body
 
 

@@ -44,7 +44,14 @@ from modelyard.compat.pycm_api_schemas import (
     PycmUser,
 )
 from modelyard.db import DatabaseDep, SessionDep
-from modelyard.errors import BadRequest, ModelyardError, NotFound, Unauthenticated, styled_route
+from modelyard.errors import (
+    BadRequest,
+    ModelyardError,
+    NotFound,
+    Unauthenticated,
+    styled_route,
+    validation_detail,
+)
 from modelyard.evaluation import analysis
 from modelyard.evaluation import service as evaluation
 from modelyard.evaluation.dependencies import EvaluationDep, json_body, json_body_openapi
@@ -65,8 +72,10 @@ SIGN_IN_KEY_NAME = "pycm-api"
 
 
 def pycm_error_body(status: int, code: str, message: str, details: Any) -> Any:
-    if code == "validation_error" and details is not None:
-        return {"detail": details}
+    if status == 422:
+        # FastAPI's validation shape, as the routes' OpenAPI document says of every 422 (a
+        # refusal of the service's own, such as a short password, was a string).
+        return {"detail": validation_detail(code, message, details)}
     return {"detail": message}
 
 
