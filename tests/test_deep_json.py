@@ -85,3 +85,18 @@ def test_deep_json_is_a_4xx_on_every_route(
         if not isinstance(body, dict) or set(body) not in shapes:
             failures.append(f"{method} {path}: {response.status_code} {response.text[:120]}")
     assert not failures, "\n".join(failures)
+
+
+def test_deep_json_in_an_uploaded_file_is_a_4xx(client: TestClient, caller: Account) -> None:
+    # JSON read from a multipart part (an input schema) goes through the same parser.
+    from tests.registry.factories import skops_classifier
+
+    files = {
+        "file": ("model.skops", skops_classifier(2), "application/octet-stream"),
+        "input_schema": ("input_schema.json", BODIES["objects"], "application/json"),
+    }
+    response = client.post(
+        "/api/v1/models", data={"name": "deep"}, files=files, headers=caller.headers
+    )
+    assert 400 <= response.status_code < 500, response.text
+    assert set(response.json()) == {"error"}

@@ -346,3 +346,18 @@ def test_show_docs_false_removes_the_docs(serve: Serve) -> None:
     assert client.get("/docs").status_code == 404
     assert client.get("/openapi.json").status_code == 404
     assert client.get("/health").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "nested", [b"[" * 100_000 + b"]" * 100_000, b'{"X":' * 100_000 + b"1" + b"}" * 100_000]
+)
+def test_deep_json_at_the_root_is_a_4xx_in_mlups_shape(serve: Serve, nested: bytes) -> None:
+    client = serve(skops_classifier(6))
+    for path in ("/predict", "/get-predict/1"):
+        response = client.request(
+            "POST" if path == "/predict" else "GET",
+            path,
+            content=nested,
+            headers={"Content-Type": "application/json"},
+        )
+        assert 400 <= response.status_code < 500, (path, response.text[:200])
