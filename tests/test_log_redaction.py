@@ -72,6 +72,7 @@ def test_credentials_in_any_logged_text_are_redacted(
     log.error("upstream refused Authorization: Bearer %s", account.token)
     log.warning("body was %s", {"login": "x", "password": PASSWORD})
     log.warning("retrying https://example.com/hook?token=abc123&api_key=mdy_abcdef123456")
+    log.warning("broker redis://:brokerpw@127.0.0.1:6379/0 and postgresql://me:dbpw@db/x down")
     try:
         raise ValueError(f"cannot use key mdy_0123456789ab_{'z' * 43}")
     except ValueError:
@@ -80,6 +81,8 @@ def test_credentials_in_any_logged_text_are_redacted(
     assert account.token not in output
     assert f"'password': '{PASSWORD}'" not in output and "abc123" not in output
     assert "abcdef123456" not in output and "z" * 43 not in output
+    assert "brokerpw" not in output and "dbpw" not in output
+    assert "redis://:***@127.0.0.1:6379/0" in output
     assert "Authorization: Bearer ***" in output
 
 

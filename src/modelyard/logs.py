@@ -28,15 +28,21 @@ _NAMED_SECRET = re.compile(
 )
 
 
+# The password in a URL's user part (redis://:pw@host, postgresql://user:pw@host/db).
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@/\s]+@")
+
+
 def redact_path(path: str) -> str:
     """``path`` with any JWT or API key in it replaced by ***."""
     return _SECRET_IN_PATH.sub("***", path)
 
 
 def redact(text: str) -> str:
-    """``text`` with credentials replaced by ***: JWTs, API keys, and the values of fields and
-    headers named like a credential (``password=``, ``"token": "..."``, ``Authorization:``)."""
-    return _NAMED_SECRET.sub(r"\1***", _SECRET_IN_PATH.sub("***", text))
+    """``text`` with credentials replaced by ***: JWTs, API keys, passwords in URLs, and the
+    values of fields and headers named like a credential (``password=``, ``"token": "..."``,
+    ``Authorization:``)."""
+    text = _URL_PASSWORD.sub(r"\1***@", _SECRET_IN_PATH.sub("***", text))
+    return _NAMED_SECRET.sub(r"\1***", text)
 
 
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and is kept.
