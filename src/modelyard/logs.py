@@ -21,15 +21,20 @@ _API_KEY = r"(?<=mdy_)[A-Za-z0-9_-]{6,}"
 _SECRET_IN_PATH = re.compile(f"{_JWT}|{_API_KEY}")
 # A name ending like a credential's (password, sessionToken, X-API-Key), then = or : (quoted
 # or not, also inside JSON's escaped quotes), then the value; an Authorization value keeps its
-# scheme (Bearer, Basic) and loses the rest.
+# scheme (Bearer, Basic) and loses the rest. The match starts at the credential word (no
+# leading [\w-]*, which backtracked over every word of every line).
 _NAMED_SECRET = re.compile(
-    r"(?i)([\w-]*(?:authorization|api[-_]?key|token|password|passwd|secret|secret_key)"
+    r"(?i)((?:authorization|api[-_]?key|token|password|passwd|secret_key|secret)"
     r"\\?[\"']?\s*[:=]\s*\\?[\"']?(?:(?:bearer|basic|token)\s+)?)[^\s\"'\\,;&}\]]+"
 )
 
 
 # The password in a URL's user part (redis://:pw@host, postgresql://user:pw@host/db).
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@/\s]+@")
+
+
+# Each pattern above needs one of these (lower case) in the line.
+_TRIGGERS = ("eyj", "mdy_", "://", "authorization", "key", "token", "passw", "secret")
 
 
 def redact_path(path: str) -> str:
@@ -41,6 +46,11 @@ def redact(text: str) -> str:
     """``text`` with credentials replaced by ***: JWTs, API keys, passwords in URLs, and the
     values of fields and headers named like a credential (``password=``, ``"token": "..."``,
     ``Authorization:``)."""
+    # Most lines hold none of the words every pattern needs: a few substring searches in C
+    # (about a fiftieth of the regular expressions' cost on an access-log line) let them by.
+    lowered = text.lower()
+    if not any(word in lowered for word in _TRIGGERS):
+        return text
     text = _URL_PASSWORD.sub(r"\1***@", _SECRET_IN_PATH.sub("***", text))
     return _NAMED_SECRET.sub(r"\1***", text)
 
