@@ -142,6 +142,20 @@ def test_the_meter_counts_what_is_decompressed_not_what_is_declared() -> None:
         _Meter(limits, 10 * MIB).read(io.BytesIO(bytes(3 * MIB)), dense)
 
 
+def test_a_damaged_deflate_stream_is_a_400(client: TestClient, alice: Account) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, text in corpus_members(per_label=5).items():
+            archive.writestr(name, text)
+    data = bytearray(buffer.getvalue())
+    start = data.index(b"PK\x03\x04") + 30 + data[26] + 10  # inside the first member's data
+    for index in range(start, start + 16):
+        data[index] ^= 0xFF
+    response = upload(client, alice, bytes(data), "damaged.zip")
+    assert response.status_code == 400, response.text
+    assert "damaged" in response.json()["error"]["message"]
+
+
 @pytest.mark.parametrize("pack", [zip_bytes, tar_bytes])
 def test_ordinary_datasets_still_upload(client: TestClient, alice: Account, pack) -> None:  # type: ignore[no-untyped-def]
     response = upload(client, alice, pack(corpus_members(per_label=5)), "d.zip")

@@ -23,9 +23,11 @@ import os
 import stat
 import tarfile
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from lzma import LZMAError
 from pathlib import Path, PurePosixPath
 from typing import IO
 
@@ -267,7 +269,8 @@ def read_archive(path: Path, limits: ArchiveLimits, labels: Iterable[str] | None
                             return meter.read(stream, member)
 
                     return _collect(_entries(members, read_zip), limits, labels)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
+            # zlib.error: a damaged deflate stream (it was a 500).
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, zlib.error) as exc:
                 raise DatasetProblem(f"the zip archive is damaged: {exc}") from exc
         raw.seek(0)
         try:
@@ -283,7 +286,14 @@ def read_archive(path: Path, limits: ArchiveLimits, labels: Iterable[str] | None
                     return meter.read(stream, member)
 
                 return _collect(_entries(members, read_tar), limits, labels)
-        except (tarfile.TarError, EOFError, gzip.BadGzipFile, OSError) as exc:
+        except (
+            tarfile.TarError,
+            EOFError,
+            gzip.BadGzipFile,
+            OSError,
+            zlib.error,
+            LZMAError,
+        ) as exc:
             raise DatasetProblem("the upload is not a zip or tar(.gz) archive") from exc
 
 
