@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
@@ -130,3 +131,21 @@ def running_server(
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def every_route(app: Any) -> Iterator[tuple[str, Any]]:
+    """(full path, route) of every route of ``app``, walking included routers.
+
+    FastAPI 0.165 keeps an included router as one ``_IncludedRouter`` entry of ``app.routes``
+    (its routes are not copied in), so the walk adds each inclusion's prefix itself.
+    """
+
+    def walk(routes: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+        for route in routes:
+            original = getattr(route, "original_router", None)
+            if original is not None:
+                yield from walk(original.routes, prefix + route.include_context.prefix)
+            elif hasattr(route, "path"):
+                yield prefix + route.path, route
+
+    yield from walk(app.routes, "")

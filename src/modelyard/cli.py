@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import EmailStr, TypeAdapter, ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from modelyard import __version__
-from modelyard.config import ConfigError, Settings, resolve_secret_key
+from modelyard.config import ConfigError, Settings, describe_settings_error, resolve_secret_key
 from modelyard.db import Database
 from modelyard.errors import ModelyardError
 from modelyard.logs import configure_logging
@@ -34,14 +36,70 @@ def _load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"invalid settings: {problems}") from exc
+        raise ConfigError(f"invalid settings: {describe_settings_error(exc)}") from exc
+
+
+def _reachable(database: Database, settings: Settings) -> None:
+    """Connect once, so a database that cannot be reached is one line, not a traceback."""
+    try:
+        with database.engine.connect():
+            pass
+    except SQLAlchemyError as exc:
+        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise ConfigError(
+            f"MODELYARD_DATABASE_URL: cannot use the database at {where}: {reason}"
+        ) from exc
+
+
+def _secret_key(settings: Settings) -> str:
+    try:
+        return resolve_secret_key(settings)
+    except OSError as exc:
+        raise ConfigError(f"MODELYARD_DATA_DIR: cannot keep the secret key there: {exc}") from exc
+
+
+def _check_artifacts(settings: Settings) -> None:
+    from modelyard.storage import build_artifact_store
+
+    try:
+        build_artifact_store(settings)
+    except ConfigError as exc:
+        raise ConfigError(f"MODELYARD_ARTIFACT_URL: {exc}") from exc
+
+
+def _preflight(settings: Settings, *, admins: bool) -> None:
+    """What the server's start-up would otherwise find inside uvicorn's lifespan, where a
+    failure is a traceback and exit code 3: the database and the admin."""
+    database = _database(settings)
+    try:
+        _reachable(database, settings)
+        if admins:
+            _bootstrap_admins(database, settings)
+    finally:
+        database.dispose()
+
+
+def _bootstrap_admins(database: Database, settings: Settings) -> None:
+    from modelyard.auth.security import Security
+    from modelyard.auth.service import ensure_bootstrap_admins
+
+    security = Security(_secret_key(settings), settings.auth)
+    try:
+        with database.session() as session:
+            ensure_bootstrap_admins(session, security, settings.auth)
+    except ModelyardError as exc:
+        raise ConfigError(
+            "the admin in MODELYARD_ADMIN_EMAIL / MODELYARD_ADMIN_USERNAME / PYCM_API_ADMIN "
+            f"cannot be made: {exc.message}"
+        ) from exc
 
 
 def _database(settings: Settings) -> Database:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"MODELYARD_DATA_DIR: cannot use {settings.data_dir}: {exc}") from exc
     return Database.from_settings(settings)
 
 
@@ -50,6 +108,7 @@ def _migrate(settings: Settings) -> None:
 
     database = _database(settings)
     try:
+        _reachable(database, settings)
         upgrade(database)
         log.info("database schema at revision %s", current_revision(database))
     finally:
@@ -129,8 +188,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             "runs in one process"
         )
     config = _single_model_config(args) if single else None
-    resolve_secret_key(settings)  # fail before migrating when the secret is unusable
+    _secret_key(settings)  # fail before migrating when the secret is unusable
+    _check_artifacts(settings)
     _migrate(settings)
+    _preflight(settings, admins=True)
     if workers > 1:
         return _serve_workers(
             settings, args.host or DEFAULT_HOST, args.port or DEFAULT_PORT, workers
@@ -199,6 +260,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         )
     from modelyard.jobs.celery_app import run_worker
 
+    _check_artifacts(settings)
+    _preflight(settings, admins=False)
     run_worker(settings, concurrency=args.concurrency, pool=args.pool)
     return 0
 
@@ -216,7 +279,7 @@ def cmd_create_admin(args: argparse.Namespace, settings: Settings) -> int:
             raise ConfigError(f"{args.email!r} is not an e-mail address") from exc
     password = _read_password(args.password_stdin)
     _migrate(settings)
-    security = Security(resolve_secret_key(settings), settings.auth)
+    security = Security(_secret_key(settings), settings.auth)
     database = _database(settings)
     try:
         with database.session() as session:

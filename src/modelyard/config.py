@@ -7,13 +7,25 @@ Every section can also be built in code (tests do), so no global settings object
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.networks import EmailStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 __all__ = [
     "AuthSettings",
@@ -29,6 +41,7 @@ __all__ = [
     "TrainingSettings",
     "VisualizationSettings",
     "default_hash_slots",
+    "describe_settings_error",
     "resolve_secret_key",
 ]
 
@@ -59,6 +72,13 @@ KNOWN_PLACEHOLDER_SECRETS = frozenset(
 )
 
 
+# users.username is 150 characters wide.
+MAX_ADMIN_NAME_LENGTH = 150
+_EMAIL: TypeAdapter[str] = TypeAdapter(EmailStr)
+# Schemes of the broker URL: Celery's Redis transport and the Redis store of shared state.
+BROKER_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
 class ConfigError(Exception):
     """The settings cannot work; raised before the service starts."""
 
@@ -86,6 +106,25 @@ class DatabaseSettings(BaseSettings):
     echo: bool = False
     pool_size: int = Field(default=10, ge=1, le=200)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+
+    @field_validator("url")
+    @classmethod
+    def _a_usable_url(cls, value: str | None) -> str | None:
+        # Found at start-up, not as a traceback from the first connection.
+        if value is None:
+            return None
+        try:
+            parsed = make_url(value)
+            if parsed.drivername in ("postgresql", "postgres"):
+                parsed = parsed.set(drivername="postgresql+psycopg")  # as db.py picks it
+            parsed.get_dialect()
+        except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
+            kind = "not a database URL" if isinstance(exc, ArgumentError) else "no driver for"
+            raise ValueError(
+                f"{kind} that SQLAlchemy can use (sqlite:///path or "
+                "postgresql+psycopg://user@host/db)"
+            ) from None
+        return value
 
 
 def default_hash_slots(memory_kib: int, parallelism: int) -> int:
@@ -239,6 +278,54 @@ class AuthSettings(BaseSettings):
             raise ValueError(f"the secret key must be at least {MIN_SECRET_LENGTH} characters")
         return value
 
+    @field_validator("admin_email")
+    @classmethod
+    def _an_email(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            _EMAIL.validate_python(value)
+        except ValidationError:
+            raise ValueError("not an e-mail address") from None
+        return value
+
+    @field_validator("admin_username")
+    @classmethod
+    def _a_login_name(cls, value: str | None) -> str | None:
+        # pycm-api's PYCM_API_ADMIN may be any name its operator chose; only what cannot work
+        # as an HTTP Basic user name, or fit the column, is refused.
+        if value is None:
+            return None
+        if not value.strip():
+            raise ValueError("the admin's name is empty")
+        if len(value) > MAX_ADMIN_NAME_LENGTH:
+            raise ValueError(f"the admin's name is longer than {MAX_ADMIN_NAME_LENGTH} characters")
+        if (
+            value != value.strip()
+            or ":" in value
+            or any(ord(c) < 32 or ord(c) == 127 for c in value)
+        ):
+            raise ValueError(
+                "the admin's name cannot sign in over HTTP Basic: no ':', control characters, "
+                "or spaces at its ends"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _a_usable_admin_password(self) -> AuthSettings:
+        if self.admin_password is None:
+            return self
+        length = len(self.admin_password.get_secret_value())
+        if not self.admin_password.get_secret_value().strip() or not (
+            self.password_min_length <= length <= self.password_max_length
+        ):
+            raise ValueError(
+                f"the admin password must be {self.password_min_length}-"
+                f"{self.password_max_length} characters and not only spaces "
+                "(MODELYARD_ADMIN_PASSWORD or PYCM_API_ADMIN_PASSWORD)"
+            )
+        return self
+
 
 class JobsSettings(BaseSettings):
     """Background jobs: in-process by default, Celery workers when a broker URL is set."""
@@ -260,6 +347,13 @@ class JobsSettings(BaseSettings):
         default_factory=list,
         description="Extra modules whose job bodies are registered (plug-ins, tests).",
     )
+
+    @field_validator("broker_url")
+    @classmethod
+    def _a_redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(BROKER_SCHEMES):
+            raise ValueError("not a Redis URL (redis://host:6379/0, rediss://... or unix://...)")
+        return value
 
     @property
     def uses_celery(self) -> bool:
@@ -420,7 +514,17 @@ class TrainingSettings(BaseSettings):
     seed: int = Field(default=42, description="Fixes the train/validation split and the trainer.")
     max_archive_bytes: int = Field(default=256 * 1024 * 1024, ge=1, description="Upload size.")
     max_extracted_bytes: int = Field(
-        default=1024 * 1024 * 1024, ge=1, description="Sum of the members' declared sizes."
+        default=200 * 1024 * 1024,
+        ge=1,
+        description="Bytes an archive may expand to: the members' declared sizes, and the "
+        "bytes really decompressed, counted as they are read. The documents are held in "
+        "memory while a dataset is read, so this bounds an upload's memory too.",
+    )
+    max_compression_ratio: float = Field(
+        default=100.0,
+        ge=1,
+        description="Decompressed bytes per compressed byte, of each member and of the whole "
+        "archive (held beyond its first MiB). Text compresses 3-10x; a bomb about 1000x.",
     )
     max_members: int = Field(default=100_000, ge=1, description="Files and folders in one archive.")
     max_document_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
@@ -477,6 +581,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
 
+    @field_validator("log_level")
+    @classmethod
+    def _a_level_name(cls, value: str) -> str:
+        names = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+        if value.upper() not in names or not isinstance(logging.getLevelName(value.upper()), int):
+            raise ValueError(f"not a log level ({', '.join(names)})")
+        return value.upper()
+
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
@@ -497,6 +609,43 @@ class Settings(BaseSettings):
     @property
     def artifact_url(self) -> str:
         return self.storage.artifact_url or str((self.data_dir / "artifacts").resolve())
+
+
+def _sections() -> dict[str, tuple[type[BaseSettings], str]]:
+    """Each settings class by name, with the prefix of its environment variables."""
+    found: dict[str, tuple[type[BaseSettings], str]] = {"Settings": (Settings, "MODELYARD_")}
+    for field in Settings.model_fields.values():
+        kind = field.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseSettings):
+            found[kind.__name__] = (kind, str(kind.model_config.get("env_prefix", "")))
+    return found
+
+
+def _variable(section: type[BaseSettings], prefix: str, name: str) -> str:
+    """The environment variable a field was read from (or would be): its alias when set."""
+    field = section.model_fields.get(name)
+    alias = field.validation_alias if field is not None else None
+    if isinstance(alias, AliasChoices):
+        variables = [c for c in alias.choices if isinstance(c, str) and c.isupper()]
+        given = [v for v in variables if any(k.upper() == v for k in os.environ)]
+        if given or variables:
+            return (given or variables)[0]
+    return f"{prefix}{name}".upper()
+
+
+def describe_settings_error(exc: ValidationError) -> str:
+    """One line naming each setting that failed (as its environment variable) and why.
+
+    Inputs are not echoed: a secret may be among them.
+    """
+    section, prefix = _sections().get(exc.title, (Settings, "MODELYARD_"))
+    problems = []
+    for error in exc.errors():
+        loc = [str(part) for part in error.get("loc", ())]
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        # A check of several fields together names them in its message itself.
+        problems.append(f"{_variable(section, prefix, loc[0])}: {message}" if loc else message)
+    return "; ".join(problems)
 
 
 def _read_secret_file(path: Path) -> str:

@@ -36,6 +36,7 @@ __all__ = [
     "install_error_handlers",
     "native_error_body",
     "styled_route",
+    "validation_detail",
 ]
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,22 @@ ErrorStyle = Callable[[int, str, str, Any], Any]
 
 def native_error_body(status: int, code: str, message: str, details: Any) -> Any:
     return {"error": {"code": code, "message": message, "details": details}}
+
+
+def validation_detail(code: str, message: str, details: Any) -> list[dict[str, Any]]:
+    """``details`` as FastAPI's validation errors (``[{"loc", "msg", "type"}]``), the shape a
+    compatibility route's OpenAPI document promises for a 422: items missing a key get one
+    (``type``: the error's code), anything else becomes one item carrying ``message``."""
+    if isinstance(details, list) and details and all(isinstance(d, dict) for d in details):
+        return [
+            {
+                "loc": list(d.get("loc", [])),
+                "msg": str(d.get("msg", message)),
+                "type": d.get("type", code),
+            }
+            for d in details
+        ]
+    return [{"loc": [], "msg": message, "type": code}]
 
 
 def styled_route(style: ErrorStyle) -> type[APIRoute]:
@@ -209,6 +226,16 @@ async def _handle_validation_error(request: Request, exc: Exception) -> JSONResp
     )
 
 
+async def _handle_recursion_error(request: Request, exc: Exception) -> JSONResponse:
+    # Python's JSON parser (and anything walking a parsed value) recurses once per level of
+    # nesting: a body nested deeper than the interpreter allows is the client's doing, and is
+    # refused whichever route read it. Nothing of the server's own recurses that deep.
+    log.info("refused input nested too deeply")  # the access log line names the request
+    return error_response(
+        request.scope, 400, "nested_too_deeply", "The input is nested too deeply", None
+    )
+
+
 async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     return exception_response(request.scope, exc)
@@ -223,3 +250,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ModelyardError, _handle_modelyard_error)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    app.add_exception_handler(RecursionError, _handle_recursion_error)

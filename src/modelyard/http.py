@@ -1,7 +1,8 @@
-"""The request middleware: request id, body size limit, access log, metrics, last-resort 500,
-and, with several server processes, a bound on the requests one keep-alive connection carries.
+"""The request middleware: request id, ``nosniff``, body size limit, access log (credentials
+redacted), metrics, last-resort 500, and, with several server processes, a bound on the
+requests one keep-alive connection carries.
 
-One pure-ASGI middleware does all six so a request pays for one wrapper, not six.
+One pure-ASGI middleware does them all so a request pays for one wrapper, not seven.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelyard.errors import error_response
-from modelyard.logs import request_id_var
+from modelyard.logs import redact_path, request_id_var
 
 __all__ = [
     "REQUEST_ID_HEADER",
@@ -33,10 +34,18 @@ __all__ = [
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
-# Query parameters and path parameters whose values never reach a log line.
+# Query parameters and path parameters whose values never reach a log line: these names, and
+# any name holding one of the words after them.
 SENSITIVE_NAMES = frozenset(
     {"api_key", "apikey", "key", "token", "access_token", "password", "secret", "authorization"}
 )
+_SENSITIVE_WORDS = ("token", "password", "passwd", "secret", "api_key", "apikey", "api-key", "jwt")
+
+
+def _sensitive(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in SENSITIVE_NAMES or any(word in lowered for word in _SENSITIVE_WORDS)
+
 
 access_log = logging.getLogger("modelyard.access")
 error_log = logging.getLogger("modelyard.errors")
@@ -96,16 +105,19 @@ def redact_target(scope: Scope) -> str:
     path: str = scope.get("path", "")
     path_params: dict[str, Any] = scope.get("path_params") or {}
     template = route_template(scope)
-    if template is not None and any(name in SENSITIVE_NAMES for name in path_params):
+    if template is not None and any(_sensitive(name) for name in path_params):
         path = template
         for name, value in path_params.items():
-            shown = "***" if name in SENSITIVE_NAMES else str(value)
+            shown = "***" if _sensitive(name) else str(value)
             path = path.replace("{" + name + "}", shown)
+    # A path no route matched, or a credential where an id was expected, is not recognised by
+    # name: what looks like a JWT or an API key is hidden wherever it is.
+    path = redact_path(path)
     raw_query: bytes = scope.get("query_string", b"")
     if not raw_query:
         return path
     pairs = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)
-    shown_pairs = [(k, "***" if k.lower() in SENSITIVE_NAMES else v) for k, v in pairs]
+    shown_pairs = [(k, "***" if _sensitive(k) else redact_path(v)) for k, v in pairs]
     return f"{path}?{urlencode(shown_pairs, safe='*')}"
 
 
@@ -186,6 +198,9 @@ class RequestMiddleware:
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers[REQUEST_ID_HEADER] = request_id
+                # On every answer (API, compatibility routes, pages, static files, docs):
+                # a browser never guesses a type other than the one declared.
+                headers.setdefault("X-Content-Type-Options", "nosniff")
                 if last_on_connection:
                     headers["Connection"] = "close"
             await send(message)

@@ -89,3 +89,13 @@ def test_admin_toggles_and_removes_users(client: TestClient) -> None:
     assert missing.status_code == 404 and missing.json() == {"message": "User not found"}
     missing = client.put(f"/toggle-user-permission/{user_id}/1", headers=headers)
     assert missing.status_code == 404 and missing.json() == {"message": "User not found"}
+
+
+def test_a_refused_password_is_a_422_in_the_documented_shape(client: TestClient) -> None:
+    # Every item of a 422's detail has loc, msg and type (HTTPValidationError in the OpenAPI
+    # document); a refused password's items had no type.
+    response = client.post("/register-user", json={"username": "shorty", "password": "1"})
+    assert response.status_code == 422
+    body = response.json()
+    assert "message" in body
+    assert body["detail"] and all({"loc", "msg", "type"} <= set(item) for item in body["detail"])

@@ -175,7 +175,7 @@ def test_a_body_that_is_not_json_is_refused_not_500(serve: Serve, raw: bytes) ->
 
 def test_a_number_no_double_holds_is_mlups_422_at_its_cell(serve: Serve) -> None:
     # Valid JSON that orjson will not read: it must not fall through to the Machine learning
-    # API's face (a 503 for this three-class model) but be refused where it stands.
+    # API's face (a 409 for this three-class model) but be refused where it stands.
     client = serve(skops_classifier(6), schema=MLUP_COLUMNS)
     for number in ("1e400", "1" + "0" * 400):
         response = client.post("/predict", content=f'{{"X": [[1, 2, 3, 4, 5, {number}]]}}')
@@ -346,3 +346,18 @@ def test_show_docs_false_removes_the_docs(serve: Serve) -> None:
     assert client.get("/docs").status_code == 404
     assert client.get("/openapi.json").status_code == 404
     assert client.get("/health").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "nested", [b"[" * 100_000 + b"]" * 100_000, b'{"X":' * 100_000 + b"1" + b"}" * 100_000]
+)
+def test_deep_json_at_the_root_is_a_4xx_in_mlups_shape(serve: Serve, nested: bytes) -> None:
+    client = serve(skops_classifier(6))
+    for path in ("/predict", "/get-predict/1"):
+        response = client.request(
+            "POST" if path == "/predict" else "GET",
+            path,
+            content=nested,
+            headers={"Content-Type": "application/json"},
+        )
+        assert 400 <= response.status_code < 500, (path, response.text[:200])

@@ -132,3 +132,14 @@ def test_pycm_admin_from_its_own_environment_variables(
         response = client.get("/users/", headers=_basic("pycm_admin", "admin-password"))
         assert response.status_code == 200
         assert response.json()[0]["id"] >= 1
+
+
+def test_a_refused_password_is_a_422_in_the_documented_shape(client: TestClient) -> None:
+    # The OpenAPI document promises HTTPValidationError for a 422: detail is a list of
+    # {loc, msg, type}; a refused password answered {"detail": "Password must ..."}.
+    response = client.post("/sign_up/", json={"email": "short@example.com", "password": "1"})
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert isinstance(detail, list) and detail[0]["loc"] == ["body", "password"]
+    assert {"loc", "msg", "type"} <= set(detail[0])
+    assert "at least" in detail[0]["msg"]

@@ -165,8 +165,13 @@ class TestUnconfigured:
     def serving_overrides(self) -> dict[str, object]:
         return {}
 
-    def test_no_model_configured_is_503(self, client: TestClient, alice: Account) -> None:
+    def test_no_model_configured_is_a_documented_404(
+        self, client: TestClient, alice: Account
+    ) -> None:
         register_ok(client, alice, "m", skops_classifier())
         response = client.post("/predict", json={"a": 1}, headers=alice.headers)
-        assert response.status_code == 503
+        assert response.status_code == 404
+        assert set(response.json()) == {"message"}  # the Machine learning API's shape
         assert "MODELYARD_SERVING_ML_API_MODEL" in response.json()["message"]
+        documented = client.get("/openapi.json").json()["paths"]["/predict"]["post"]["responses"]
+        assert {"404", "409"} <= set(documented)

@@ -135,3 +135,26 @@ def test_a_long_log_exports_in_pages(client: TestClient, alice: Account) -> None
     ids = [int(r["id"]) for r in csv.DictReader(io.StringIO(response.text))]
     assert len(ids) == 5
     assert ids == sorted(ids, reverse=True)
+
+
+def test_the_csv_export_neutralises_formula_cells(client: TestClient, alice: Account) -> None:
+    import csv
+    import io
+
+    from modelyard.serving.models import PredictionLog
+
+    register_ok(client, alice, "m", skops_classifier(2))
+    client.post("/api/v1/models/m/predict", json={"X": [[-1.5, 1]]}, headers=alice.headers)
+    flush(client)
+    database: Database = client.app.state.database  # type: ignore[attr-defined]
+    with database.session() as session:
+        # What a client could put in a logged cell: its predict id, text in an error message.
+        for row in session.query(PredictionLog):
+            row.predict_id = "@SUM(1+1)"
+            row.error = '=HYPERLINK("http://evil.example")'
+    response = client.get("/api/v1/models/m/requests.csv", headers=alice.headers)
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert rows[0]["predict_id"] == "'@SUM(1+1)"
+    assert rows[0]["error"] == '\'=HYPERLINK("http://evil.example")'
+    assert rows[0]["input"] == '{"X": [[-1.5, 1]]}'
+    assert float(rows[0]["latency_ms"]) >= 0

@@ -118,7 +118,7 @@ def test_archive_bomb_is_refused_before_reading(small_limits_client: TestClient)
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("food/zeros.txt", b"0" * 10_000_000)
     assert len(buffer.getvalue()) < 50_000
-    message = _error(upload(small_limits_client, account, buffer.getvalue()), 400)
+    message = _error(upload(small_limits_client, account, buffer.getvalue()), 413)
     assert "more than 100000 bytes" in message
 
 

@@ -11,6 +11,7 @@ from contextlib import suppress
 from datetime import timedelta
 from functools import partial
 
+from pydantic.networks import validate_email
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -118,14 +119,18 @@ def sign_up(
     email: str | None = None,
     username: str | None = None,
     role: str = Role.USER,
+    any_username: bool = False,
 ) -> User:
     """Create an account; the e-mail (case-insensitive) and the username are unique.
 
     The password is hashed with no database connection held (see ``release_connection``).
+
+    ``any_username``: the name comes from the operator's settings (pycm-api's admin may be
+    any name), checked there, not against the sign-up rules.
     """
     if email is None and username is None:
         raise InvalidInput("An account needs an e-mail or a username")
-    if username is not None and not _USERNAME.match(username):
+    if username is not None and not any_username and not _USERNAME.match(username):
         raise InvalidInput(
             "A username is 1-150 letters, digits, '_', '.' or '-', starting with a letter or digit"
         )
@@ -173,7 +178,10 @@ def find_by_login(session: Session, login: str) -> User | None:
     """An account by e-mail (anything with '@') or by username."""
     login = login.strip()
     if "@" in login:
-        return repository.get_user_by_email(session, normalize_email(login))
+        user = repository.get_user_by_email(session, normalize_email(login))
+        # pycm-api's admin may be named like an address (PYCM_API_ADMIN=ops@example.com)
+        # while the account's e-mail is another (MODELYARD_ADMIN_EMAIL).
+        return user or repository.get_user_by_username(session, login)
     return repository.get_user_by_username(session, login)
 
 
@@ -385,6 +393,7 @@ def ensure_admin(
     password: str,
     email: str | None = None,
     username: str | None = None,
+    any_username: bool = False,
 ) -> User:
     """Make sure an active admin with this login and password exists; returns it."""
     user = None
@@ -394,7 +403,13 @@ def ensure_admin(
         user = repository.get_user_by_username(session, username)
     if user is None:
         return sign_up(
-            session, security, password=password, email=email, username=username, role=Role.ADMIN
+            session,
+            security,
+            password=password,
+            email=email,
+            username=username,
+            role=Role.ADMIN,
+            any_username=any_username,
         )
     user.role = Role.ADMIN
     user.is_active = True
@@ -418,6 +433,14 @@ def ensure_service_account(session: Session, security: Security, username: str) 
     )
 
 
+def _is_email(value: str) -> bool:
+    try:
+        validate_email(value)
+    except ValueError:  # pydantic's PydanticCustomError
+        return False
+    return True
+
+
 def ensure_bootstrap_admins(session: Session, security: Security, settings: AuthSettings) -> None:
     """Create or update the admin named in the settings, if any."""
     if settings.admin_password is None:
@@ -429,7 +452,7 @@ def ensure_bootstrap_admins(session: Session, security: Security, settings: Auth
         return
     username = settings.admin_username
     email = settings.admin_email
-    if username is not None and "@" in username and email is None:
+    if username is not None and email is None and _is_email(username):
         # pycm-api's PYCM_API_ADMIN may be an e-mail address.
         email, username = username, None
     ensure_admin(
@@ -438,4 +461,5 @@ def ensure_bootstrap_admins(session: Session, security: Security, settings: Auth
         password=settings.admin_password.get_secret_value(),
         email=email,
         username=username,
+        any_username=True,
     )

@@ -67,6 +67,8 @@ async def _body(request: Request) -> dict[str, Any]:
         body = json.loads(raw, parse_constant=_refuse_constant)
     except ValueError as exc:
         raise BadRequest(f"the body is not JSON: {exc}") from exc
+    except RecursionError as exc:  # json.loads recurses once per level of nesting
+        raise BadRequest("the body is nested too deeply") from exc
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body

@@ -42,10 +42,12 @@ from modelyard.config import Settings
 from modelyard.db import Database, SessionDep
 from modelyard.errors import (
     BadRequest,
+    Conflict,
     ModelyardError,
-    ServiceUnavailable,
+    NotFound,
     Unauthenticated,
     styled_route,
+    validation_detail,
 )
 from modelyard.pagination import MAX_DB_INT, IntId
 from modelyard.registry import service as registry
@@ -56,13 +58,21 @@ from modelyard.serving.exceptions import InvalidPredictInput
 from modelyard.serving.schemas import PredictionLogRead
 from modelyard.storage.dependencies import ArtifactsDep
 
-__all__ = ["SOURCE", "predict_error_body", "predict_record", "predict_router", "router"]
+__all__ = [
+    "PREDICT_RESPONSES",
+    "SOURCE",
+    "predict_error_body",
+    "predict_record",
+    "predict_router",
+    "router",
+]
 
 
 def ml_error_body(status: int, code: str, message: str, details: Any) -> Any:
     body: dict[str, Any] = {"message": message}
     if details is not None:
-        body["detail"] = details
+        # Each item with loc, msg and type, as the OpenAPI document's HTTPValidationError.
+        body["detail"] = validation_detail(code, message, details)
     return body
 
 
@@ -202,7 +212,9 @@ def _context(
         user = auth.authenticate_credential(session, security, raw)
         name = settings.serving.ml_api_model
         if not name:
-            raise ServiceUnavailable(
+            # Nothing is served here until the operator names a model: the resource is
+            # missing, not the service down (a 503 would tell clients to retry).
+            raise NoModelAtPredict(
                 "No model is configured for /predict: set MODELYARD_SERVING_ML_API_MODEL"
             )
         return _Context(user.id, registry.ml_api_target(session, name))
@@ -242,7 +254,7 @@ async def predict_record(
     """The source's answer to one record of named features (``body``: bytes or decoded)."""
     # Bodies that are not one record reach the core all the same, so every call is logged.
     if target.kind != "classifier" or len(target.classes or []) != 2:
-        raise ServiceUnavailable("The model configured for /predict is not a binary classifier")
+        raise NotBinaryClassifier("The model configured for /predict is not a binary classifier")
     try:
         result = await core.predict(
             target,
@@ -272,12 +284,35 @@ async def predict(
 
 # Apart from the other routes: the single-model server (compat/mlup.py) answers the root
 # /predict with a route of its own that serves this face and mlup's.
+class NoModelAtPredict(NotFound):
+    code = "no_model_configured"
+
+
+class NotBinaryClassifier(Conflict):
+    code = "not_a_binary_classifier"
+
+
+# The answers of /predict beyond the source's 400 and 401, in the source's shape; the
+# single-model server's root /predict (compat/mlup.py) gives them to this face's clients too.
+PREDICT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {
+        "model": Message,
+        "description": "No model is configured for /predict (MODELYARD_SERVING_ML_API_MODEL), "
+        "or no admin owns a model of the configured name.",
+    },
+    409: {"model": Message, "description": "The configured model is not a binary classifier."},
+}
+
 predict_router = APIRouter(route_class=_PredictRoute, tags=["compat: Machine learning API"])
 predict_router.add_api_route(
     "/predict",
     predict,
     methods=["POST"],
-    responses={400: {"description": "Bad request"}, 401: {"description": "Unauthorized"}},
+    responses={
+        400: {"description": "Bad request"},
+        401: {"description": "Unauthorized"},
+        **PREDICT_RESPONSES,
+    },
 )
 
 Limit = Annotated[int, Query(ge=1, le=1000)]

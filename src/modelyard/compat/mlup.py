@@ -506,6 +506,7 @@ _root_router.add_api_route(
         429: {"description": "mlup: throttling_error"},
         400: {"description": "Machine learning API: Bad request"},
         401: {"description": "Missing or invalid credentials"},
+        409: ml_api.PREDICT_RESPONSES[409],
     },
 )
 

@@ -12,13 +12,17 @@ reading ``best_name`` (the document's own workflow does) reads null instead of f
 
 from __future__ import annotations
 
+import binascii
+from base64 import b64decode
 from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from fastapi.security.utils import get_authorization_scheme_param
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 
 from modelyard.auth import service as auth
 from modelyard.auth.dependencies import SecurityDep, ThrottleDep
@@ -40,7 +44,14 @@ from modelyard.compat.pycm_api_schemas import (
     PycmUser,
 )
 from modelyard.db import DatabaseDep, SessionDep
-from modelyard.errors import BadRequest, ModelyardError, NotFound, Unauthenticated, styled_route
+from modelyard.errors import (
+    BadRequest,
+    ModelyardError,
+    NotFound,
+    Unauthenticated,
+    styled_route,
+    validation_detail,
+)
 from modelyard.evaluation import analysis
 from modelyard.evaluation import service as evaluation
 from modelyard.evaluation.dependencies import EvaluationDep, json_body, json_body_openapi
@@ -61,8 +72,10 @@ SIGN_IN_KEY_NAME = "pycm-api"
 
 
 def pycm_error_body(status: int, code: str, message: str, details: Any) -> Any:
-    if code == "validation_error" and details is not None:
-        return {"detail": details}
+    if status == 422:
+        # FastAPI's validation shape, as the routes' OpenAPI document says of every 422 (a
+        # refusal of the service's own, such as a short password, was a string).
+        return {"detail": validation_detail(code, message, details)}
     return {"detail": message}
 
 
@@ -70,7 +83,26 @@ router = APIRouter(route_class=styled_route(pycm_error_body), tags=["compat: pyc
 # The busiest route alone, so the app can match it early without making every later route
 # try all of pycm-api's first (each route tried costs a request about 8 µs).
 create_router = APIRouter(route_class=styled_route(pycm_error_body), tags=["compat: pycm-api"])
-_basic = HTTPBasic(auto_error=False)
+
+
+class _Utf8Basic(HTTPBasic):
+    """HTTP Basic credentials read as UTF-8 (RFC 7617's ``charset="UTF-8"``, what curl and
+    browsers send): FastAPI's reads ASCII only, which refused an admin named ``Zoë`` (pycm-api's
+    admin may have any name) and any password beyond ASCII."""
+
+    async def __call__(self, request: HTTPConnection) -> HTTPBasicCredentials | None:  # type: ignore[override]
+        scheme, param = get_authorization_scheme_param(request.headers.get("Authorization"))
+        if scheme.lower() != "basic":
+            return None
+        try:
+            data = b64decode(param, validate=True).decode("utf-8")
+        except (ValueError, binascii.Error):
+            return None
+        username, separator, password = data.partition(":")
+        return HTTPBasicCredentials(username=username, password=password) if separator else None
+
+
+_basic = _Utf8Basic(auto_error=False)
 
 
 def _user_objects(

@@ -7,6 +7,7 @@ both into ``None`` so they leave the service as JSON null.
 
 from __future__ import annotations
 
+import csv
 import html
 import io
 import json
@@ -27,10 +28,11 @@ from pycm.errors import (
     pycmMultiLabelError,
     pycmVectorError,
 )
-from pycm.output import csv_print
+from pycm.output import rounder
 
 from modelyard.evaluation.counting import Label
 from modelyard.evaluation.exceptions import InvalidEvaluationInput
+from modelyard.spreadsheet import safe_cell, safe_row
 
 __all__ = [
     "CompareResult",
@@ -163,10 +165,22 @@ def report_html(cm: pycm.ConfusionMatrix) -> str:
 
 
 def statistics_csv(cm: pycm.ConfusionMatrix) -> str:
-    """PyCM's per-class statistics as CSV, as ``save_csv`` writes them."""
-    # save_csv leaves its file open; the function it writes with is called directly.
-    text: str = csv_print(cm.classes, cm.class_stat, cm.digit)
-    return text
+    """PyCM's per-class statistics as CSV, laid out as ``save_csv`` writes them (``Class``,
+    then each class name in quotes; a row per statistic), each cell safe in a spreadsheet."""
+    # PyCM's csv_print writes class names between quotes as they are: a label holding a quote
+    # broke the file, one starting with '=' was a formula. The same layout, written here.
+    classes = list(cm.classes)
+    if not classes or not cm.class_stat:
+        return ""
+    buffer = io.StringIO()
+    header = ",".join('"' + str(safe_cell(str(c))).replace('"', '""') + '"' for c in classes)
+    buffer.write(f"Class,{header}\n")
+    writer = csv.writer(buffer, lineterminator="\n")
+    for key in sorted(cm.class_stat):
+        writer.writerow(
+            safe_row([key, *(rounder(cm.class_stat[key][c], cm.digit) for c in classes)])
+        )
+    return buffer.getvalue()
 
 
 @dataclass(frozen=True)

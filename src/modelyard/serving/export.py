@@ -17,6 +17,7 @@ from modelyard.registry import service as registry
 from modelyard.serving import repository
 from modelyard.serving.models import PredictionLog
 from modelyard.serving.service import utc_bounds
+from modelyard.spreadsheet import safe_row
 
 __all__ = ["COLUMNS", "export_request_log", "export_request_log_parquet"]
 
@@ -41,7 +42,8 @@ _PAGE = 1000
 def _cells(item: PredictionLog) -> list[Any]:
     values = [getattr(item, column) for column in COLUMNS[:-2]]
     values[2] = item.created_at.isoformat()
-    return [*values, json.dumps(item.input), json.dumps(item.output)]
+    # A model name, a predict id or an error text may hold what a client sent.
+    return safe_row([*values, json.dumps(item.input), json.dumps(item.output)])
 
 
 def _pages(

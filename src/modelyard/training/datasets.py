@@ -5,9 +5,13 @@ document. One wrapping folder (``dataset1/business/a.txt``) is looked through.
 
 Archives are never extracted to disk. Every member header is checked before any member is
 read: ``..``, absolute paths, links and special files refuse the archive, as do too many
-members or more declared bytes than allowed. Only then are the members read into memory, each
-read bounded by its declared size. A folder is walked without following links, and only when
-it lies under the configured datasets root.
+members, more declared bytes than allowed or a declared compression ratio beyond the limit.
+Only then are the members read, in chunks, each chunk counted as it is decompressed: a header
+may lie, so the limits (extracted bytes, compression ratio per member and overall) are held
+against the bytes actually produced, and reading stops at the first chunk beyond one. A bomb
+is refused after at most the extracted-size limit of work, never after inflating it whole. A
+folder is walked without following links, and only when it lies under the configured datasets
+root.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ import os
 import stat
 import tarfile
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from lzma import LZMAError
 from pathlib import Path, PurePosixPath
 from typing import IO
 
@@ -29,6 +35,7 @@ __all__ = [
     "ArchiveLimits",
     "Corpus",
     "DatasetProblem",
+    "DatasetTooLarge",
     "Skipped",
     "decode_corpus",
     "encode_corpus",
@@ -38,10 +45,25 @@ __all__ = [
 ]
 
 MAX_SKIPPED_LISTED = 200
+# Bytes read from a member at a time: the unit of counting, so the most decompressed beyond a
+# limit before it is seen.
+CHUNK_BYTES = 64 * 1024
+# The settings named in the refusals, so an operator knows what to raise (config imports no
+# domain, and this module none of config).
+EXTRACTED_SETTING = "MODELYARD_TRAINING_MAX_EXTRACTED_BYTES"
+RATIO_SETTING = "MODELYARD_TRAINING_MAX_COMPRESSION_RATIO"
+MEMBERS_SETTING = "MODELYARD_TRAINING_MAX_MEMBERS"
+# A tar.gz's compressed bytes per member are read from the file position, which runs ahead of
+# the decompressor by up to its read buffer: that much is added to each member's count.
+TAR_SLACK_BYTES = 256 * 1024
 
 
 class DatasetProblem(ValueError):
     """The archive or folder cannot be used; the message says why (safe to show)."""
+
+
+class DatasetTooLarge(DatasetProblem):
+    """The archive expands beyond a size or compression-ratio limit."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +72,13 @@ class ArchiveLimits:
     max_bytes: int
     max_document_bytes: int
     max_labels: int
+    # Decompressed bytes per compressed byte, of each member and of the whole archive. Text
+    # compresses 3-10x with deflate; a bomb of zeros about 1000x.
+    max_ratio: float = 100.0
+    # Below this many decompressed bytes the ratio is not held: a small, repetitive file may
+    # compress far better than the limit and is harmless, and a tar.gz's compressed bytes are
+    # only known to within gzip's read buffer.
+    ratio_floor_bytes: int = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -104,18 +133,44 @@ class _Member:
     path: PurePosixPath
     size: int
     handle: zipfile.ZipInfo | tarfile.TarInfo
+    # Compressed bytes the member occupies in the archive (zip); None when the archive is
+    # compressed as one stream (tar.gz), where the file position is read instead.
+    compressed: int | None = None
 
 
 # (path parts, size or -1 for a non-file, a function reading the bytes)
 _Entry = tuple[tuple[str, ...], int, Callable[[], bytes]]
 
 
-def _zip_members(archive: zipfile.ZipFile, limits: ArchiveLimits) -> list[_Member]:
+def _too_many_bytes(limits: ArchiveLimits, what: str) -> DatasetTooLarge:
+    return DatasetTooLarge(
+        f"{what} more than {limits.max_bytes} bytes (the limit of extracted bytes, "
+        f"{EXTRACTED_SETTING})"
+    )
+
+
+def _check_ratio(limits: ArchiveLimits, name: str | None, expanded: int, compressed: int) -> None:
+    if expanded <= limits.ratio_floor_bytes or expanded <= limits.max_ratio * max(compressed, 1):
+        return
+    where = f"the archive member {name!r}" if name is not None else "the archive"
+    raise DatasetTooLarge(
+        f"{where} expands more than {limits.max_ratio:g} times (the compression-ratio limit, "
+        f"{RATIO_SETTING}): a decompression bomb, or data that is not text"
+    )
+
+
+def _too_many_members(limits: ArchiveLimits) -> DatasetProblem:
+    return DatasetProblem(
+        f"the archive has more than {limits.max_members} members ({MEMBERS_SETTING})"
+    )
+
+
+def _zip_members(archive: zipfile.ZipFile, limits: ArchiveLimits, size: int) -> list[_Member]:
     members: list[_Member] = []
     total = 0
     for index, info in enumerate(archive.infolist()):
         if index >= limits.max_members:
-            raise DatasetProblem(f"the archive has more than {limits.max_members} members")
+            raise _too_many_members(limits)
         path = _check_name(info.filename)
         mode = info.external_attr >> 16
         if stat.S_ISLNK(mode):
@@ -125,19 +180,36 @@ def _zip_members(archive: zipfile.ZipFile, limits: ArchiveLimits) -> list[_Membe
             raise DatasetProblem(f"the archive member {info.filename!r} is not a file")
         total += info.file_size
         if total > limits.max_bytes:
-            raise DatasetProblem(f"the archive holds more than {limits.max_bytes} bytes")
+            raise _too_many_bytes(limits, "the archive's headers declare")
+        # A member cannot hold more compressed bytes than the file has, whatever it declares.
+        compressed = min(info.compress_size, size)
+        _check_ratio(limits, info.filename, info.file_size, compressed)
         if not info.is_dir():
-            members.append(_Member(path, info.file_size, info))
+            members.append(_Member(path, info.file_size, info, compressed))
+    _check_ratio(limits, None, total, size)
     return members
 
 
-def _tar_members(archive: tarfile.TarFile, limits: ArchiveLimits) -> list[_Member]:
+def _tar_members(archive: tarfile.TarFile, raw: IO[bytes], limits: ArchiveLimits) -> list[_Member]:
     members: list[_Member] = []
     total = 0
-    # Iterating reads headers one by one, so a huge member list stops at the limit.
+    # Iterating reads headers one by one, so a huge member list stops at the limit. Reaching a
+    # header decompresses every member before it: the header's offset counts the bytes really
+    # produced and the raw file's position the compressed bytes consumed, so each member's
+    # ratio is held when the next header (or the end) is reached, and the archive's at each.
+    previous: tuple[str | None, int, int] = (None, 0, 0)
+
+    def check(expanded: int) -> None:
+        name, offset, position = previous
+        consumed = raw.tell()
+        if name is not None:
+            _check_ratio(limits, name, expanded - offset, consumed - position + TAR_SLACK_BYTES)
+        _check_ratio(limits, None, expanded, consumed)
+
     for index, info in enumerate(archive):
         if index >= limits.max_members:
-            raise DatasetProblem(f"the archive has more than {limits.max_members} members")
+            raise _too_many_members(limits)
+        check(info.offset)
         path = _check_name(info.name)
         if info.issym() or info.islnk():
             raise DatasetProblem(f"the archive member {info.name!r} is a link")
@@ -145,48 +217,84 @@ def _tar_members(archive: tarfile.TarFile, limits: ArchiveLimits) -> list[_Membe
             raise DatasetProblem(f"the archive member {info.name!r} is not a file")
         total += info.size
         if total > limits.max_bytes:
-            raise DatasetProblem(f"the archive holds more than {limits.max_bytes} bytes")
+            raise _too_many_bytes(limits, "the archive's headers declare")
+        previous = (info.name, info.offset, raw.tell())
         if info.isfile():
             members.append(_Member(path, info.size, info))
+    check(archive.offset)
     return members
 
 
-def _read_bounded(stream: IO[bytes], size: int) -> bytes:
-    data = stream.read(size + 1)
-    if len(data) > size:
-        raise DatasetProblem("an archive member is larger than its header says")
-    return data
+class _Meter:
+    """The bytes actually decompressed from an archive, held against its limits as they come."""
+
+    def __init__(self, limits: ArchiveLimits, archive_bytes: int) -> None:
+        self.limits = limits
+        self.archive_bytes = archive_bytes
+        self.total = 0
+
+    def read(self, stream: IO[bytes], member: _Member) -> bytes:
+        """The member's bytes, counted chunk by chunk; never more than its header declares."""
+        name = str(member.path)
+        chunks: list[bytes] = []
+        got = 0
+        while chunk := stream.read(min(CHUNK_BYTES, member.size + 1 - got)):
+            got += len(chunk)
+            self.total += len(chunk)
+            if got > member.size:
+                raise DatasetProblem(f"the archive member {name!r} is larger than its header says")
+            if self.total > self.limits.max_bytes:
+                raise _too_many_bytes(self.limits, "the archive expands to")
+            if member.compressed is not None:
+                _check_ratio(self.limits, name, got, member.compressed)
+            _check_ratio(self.limits, None, self.total, self.archive_bytes)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
 
 def read_archive(path: Path, limits: ArchiveLimits, labels: Iterable[str] | None = None) -> Corpus:
     """Check every member of the zip or tar(.gz) at ``path``, then read its documents."""
-    if zipfile.is_zipfile(path):
+    size = path.stat().st_size
+    with path.open("rb") as raw:
+        if zipfile.is_zipfile(raw):
+            raw.seek(0)
+            try:
+                with zipfile.ZipFile(raw) as archive:
+                    members = _zip_members(archive, limits, size)
+                    meter = _Meter(limits, size)
+
+                    def read_zip(member: _Member) -> bytes:
+                        assert isinstance(member.handle, zipfile.ZipInfo)
+                        with archive.open(member.handle) as stream:
+                            return meter.read(stream, member)
+
+                    return _collect(_entries(members, read_zip), limits, labels)
+            # zlib.error: a damaged deflate stream (it was a 500).
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, zlib.error) as exc:
+                raise DatasetProblem(f"the zip archive is damaged: {exc}") from exc
+        raw.seek(0)
         try:
-            with zipfile.ZipFile(path) as archive:
-                members = _zip_members(archive, limits)
+            with tarfile.open(fileobj=raw, mode="r:*") as tar:
+                members = _tar_members(tar, raw, limits)
+                meter = _Meter(limits, size)
 
-                def read_zip(member: _Member) -> bytes:
-                    assert isinstance(member.handle, zipfile.ZipInfo)
-                    with archive.open(member.handle) as stream:
-                        return _read_bounded(stream, member.size)
+                def read_tar(member: _Member) -> bytes:
+                    assert isinstance(member.handle, tarfile.TarInfo)
+                    stream = tar.extractfile(member.handle)
+                    if stream is None:
+                        raise DatasetProblem(f"cannot read {member.path}")
+                    return meter.read(stream, member)
 
-                return _collect(_entries(members, read_zip), limits, labels)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
-            raise DatasetProblem(f"the zip archive is damaged: {exc}") from exc
-    try:
-        with tarfile.open(path, mode="r:*") as tar:
-            members = _tar_members(tar, limits)
-
-            def read_tar(member: _Member) -> bytes:
-                assert isinstance(member.handle, tarfile.TarInfo)
-                stream = tar.extractfile(member.handle)
-                if stream is None:
-                    raise DatasetProblem(f"cannot read {member.path}")
-                return _read_bounded(stream, member.size)
-
-            return _collect(_entries(members, read_tar), limits, labels)
-    except (tarfile.TarError, EOFError, gzip.BadGzipFile, OSError) as exc:
-        raise DatasetProblem("the upload is not a zip or tar(.gz) archive") from exc
+                return _collect(_entries(members, read_tar), limits, labels)
+        except (
+            tarfile.TarError,
+            EOFError,
+            gzip.BadGzipFile,
+            OSError,
+            zlib.error,
+            LZMAError,
+        ) as exc:
+            raise DatasetProblem("the upload is not a zip or tar(.gz) archive") from exc
 
 
 def _strip_wrapper(members: list[_Member]) -> list[tuple[tuple[str, ...], _Member]]:
@@ -292,7 +400,7 @@ def _collect(
             continue
         total += size
         if total > limits.max_bytes:
-            raise DatasetProblem(f"the documents hold more than {limits.max_bytes} bytes")
+            raise _too_many_bytes(limits, "the documents hold")
         text = _decode(read())
         if text is None:
             corpus.skip(name, "binary or not UTF-8 text")

@@ -33,6 +33,7 @@ from modelyard.training.datasets import (
     ArchiveLimits,
     Corpus,
     DatasetProblem,
+    DatasetTooLarge,
     encode_corpus,
     read_archive,
     read_folder,
@@ -119,6 +120,7 @@ def _limits(runtime: TrainingRuntime) -> ArchiveLimits:
         max_bytes=section.max_extracted_bytes,
         max_document_bytes=section.max_document_bytes,
         max_labels=section.max_labels,
+        max_ratio=section.max_compression_ratio,
     )
 
 
@@ -153,13 +155,17 @@ def create_dataset_from_archive(
         while chunk := upload.read(1024 * 1024):
             copied += len(chunk)
             if copied > limit:
-                raise UploadTooLarge(f"archives are limited to {limit} bytes")
+                raise UploadTooLarge(
+                    f"archives are limited to {limit} bytes (MODELYARD_TRAINING_MAX_ARCHIVE_BYTES)"
+                )
             spool.write(chunk)
         spool.flush()
         if copied == 0:
             raise InvalidDataset("the archive is empty")
         try:
             corpus = read_archive(Path(spool.name), _limits(runtime))
+        except DatasetTooLarge as exc:
+            raise UploadTooLarge(str(exc)) from exc
         except DatasetProblem as exc:
             raise InvalidDataset(str(exc)) from exc
     return DatasetRead.model_validate(
@@ -178,6 +184,8 @@ def _from_path(
     try:
         folder = resolve_under_root(runtime.settings.training.datasets_root, path)
         corpus = read_folder(folder, _limits(runtime), labels)
+    except DatasetTooLarge as exc:
+        raise UploadTooLarge(str(exc)) from exc
     except DatasetProblem as exc:
         raise InvalidDataset(str(exc)) from exc
     return _save_dataset(session, runtime, caller, name or path, "path", corpus)
