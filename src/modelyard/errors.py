@@ -15,8 +15,9 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import Scope
 
 __all__ = [
@@ -207,7 +208,29 @@ async def _handle_validation_error(request: Request, exc: Exception) -> JSONResp
 
 async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        # The router answers with the methods of the first route whose path matched; a path
+        # served by several routes (GET, PATCH and DELETE of /admin/users/{id}) has more.
+        allowed = ", ".join(sorted(_allowed_methods(request)))
+        exc = StarletteHTTPException(
+            405, exc.detail, headers={**(exc.headers or {}), "Allow": allowed}
+        )
     return exception_response(request.scope, exc)
+
+
+def _allowed_methods(request: Request) -> set[str]:
+    """The methods of the resource the request's path names (a 405's ``Allow``): of every route
+    with the most specific path template that matches it (the fewest parameters: ``/cm/plot``
+    is pycm-api's GET, though the DELETE of ``/cm/{cm_uid}`` would take that path too)."""
+    by_template: dict[str, set[str]] = {}
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            template = getattr(route, "path_format", "")
+            by_template.setdefault(template, set()).update(getattr(route, "methods", None) or ())
+    if not by_template:
+        return set()
+    return by_template[min(by_template, key=lambda template: template.count("{"))]
 
 
 def install_error_handlers(app: FastAPI) -> None:

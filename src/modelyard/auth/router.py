@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response, status
 
 from modelyard.auth import service
@@ -28,8 +30,17 @@ users_router = APIRouter(prefix="/users", tags=["auth"])
 api_keys_router = APIRouter(prefix="/api-keys", tags=["auth"])
 admin_router = APIRouter(prefix="/admin", tags=["admin"])
 
+_OWN_ACCOUNT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "An admin cannot disable, demote or delete their own account."}
+}
 
-@users_router.post("", response_model=UserRead, status_code=status.HTTP_201_CREATED)
+
+@users_router.post(
+    "",
+    response_model=UserRead,
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "The e-mail or username is taken."}},
+)
 def sign_up(body: UserCreate, session: SessionDep, security: SecurityDep) -> object:
     """Create an account with an e-mail or a username and a password."""
     return service.sign_up(
@@ -44,7 +55,14 @@ async def read_me(user: CurrentUser) -> object:
     return user
 
 
-@auth_router.post("/token", response_model=TokenRead)
+@auth_router.post(
+    "/token",
+    response_model=TokenRead,
+    responses={
+        401: {"description": "Wrong login or password."},
+        403: {"description": "The account is disabled."},
+    },
+)
 def issue_token(
     body: TokenRequest, session: SessionDep, security: SecurityDep, throttle: ThrottleDep
 ) -> TokenRead:
@@ -87,7 +105,11 @@ def read_user(user_id: IntId, admin: AdminUser, session: SessionDep) -> object:
     return service.get_user(session, user_id)
 
 
-@admin_router.patch("/users/{user_id}", response_model=UserRead)
+@admin_router.patch(
+    "/users/{user_id}",
+    response_model=UserRead,
+    responses=_OWN_ACCOUNT,
+)
 def update_user(
     user_id: IntId, body: UserAdminUpdate, admin: AdminUser, session: SessionDep
 ) -> object:
@@ -96,7 +118,10 @@ def update_user(
 
 
 @admin_router.delete(
-    "/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response
+    "/users/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=_OWN_ACCOUNT,
 )
 def delete_user(user_id: IntId, admin: AdminUser, session: SessionDep, store: ArtifactsDep) -> None:
     """Delete a user and everything they own, stored files included (admins only)."""

@@ -277,7 +277,11 @@ predict_router.add_api_route(
     "/predict",
     predict,
     methods=["POST"],
-    responses={400: {"description": "Bad request"}, 401: {"description": "Unauthorized"}},
+    responses={
+        400: {"description": "Bad request"},
+        401: {"description": "Unauthorized"},
+        503: {"description": "No model is configured for /predict."},
+    },
 )
 
 Limit = Annotated[int, Query(ge=1, le=1000)]

@@ -183,7 +183,11 @@ def plot(
     ev: EvaluationDep,
     normalized: Annotated[bool, Query(description="Divide each row by its total.")] = False,
     color_map: Annotated[
-        str, Query(description=f"One of: {', '.join(COLOR_MAPS)}.")
+        str,
+        Query(
+            description=f"One of: {', '.join(COLOR_MAPS)}.",
+            json_schema_extra={"enum": list(COLOR_MAPS)},  # checked by the service (422)
+        ),
     ] = service.DEFAULT_COLOR_MAP,
 ) -> Response:
     """Draw a matrix as a PNG heat map."""
