@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from modelyard.db import Database
-from tests.helpers import PASSWORD, running_server
+from tests.helpers import PASSWORD, running_server, sign_up
 
 CONFIG = Path(__file__).parent / "schemathesis.toml"
 ERROR_COMPONENTS = {
@@ -88,6 +88,31 @@ def test_a_405_lists_every_method_of_the_resource(client: TestClient) -> None:
     response = client.get("/api/v1/datasets/from-path")
     assert (response.status_code, response.headers["allow"]) == (405, "POST")
     assert client.get("/api/v1/datasets/not-a-number").status_code == 404
+
+
+def test_an_id_no_column_holds_is_a_422_not_a_500(client: TestClient) -> None:
+    # Ids are 32-bit columns on PostgreSQL, which refused to compare a larger number (500).
+    headers = sign_up(client, "ids@example.com").headers
+    for method, path in (("DELETE", "/api/v1/api-keys"), ("GET", "/api/v1/datasets")):
+        response = client.request(method, f"{path}/2147483648", headers=headers)
+        assert response.status_code == 422, response.text
+        assert client.request(method, f"{path}/2147483647", headers=headers).status_code == 404
+    body = {"dataset_id": 18648392214, "experiment_name": "e"}
+    response = client.post("/api/v1/training-runs", json=body, headers=headers)
+    assert (response.status_code, response.json()["error"]["code"]) == (422, "validation_error")
+
+
+def test_a_nul_character_in_a_text_is_stored_or_a_422_not_a_500(
+    client: TestClient, database: Database
+) -> None:
+    headers = sign_up(client, "nul@example.com").headers
+    response = client.post("/api/v1/api-keys", json={"name": "a\u0000b"}, headers=headers)
+    if database.is_sqlite:  # SQLite stores it
+        assert (response.status_code, response.json()["name"]) == (201, "a\x00b")
+    else:  # PostgreSQL's text holds no NUL (a 500 before)
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["code"] == "unstorable_value"
+        assert client.get("/api/v1/api-keys", headers=headers).json() == []
 
 
 def _api_key(base: str) -> str:

@@ -16,6 +16,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, iter_route_contexts
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import Scope
@@ -206,6 +207,19 @@ async def _handle_validation_error(request: Request, exc: Exception) -> JSONResp
     )
 
 
+async def _handle_data_error(request: Request, exc: Exception) -> JSONResponse:
+    # The database refused a value the client sent that no schema had refused: a NUL character
+    # in a text (PostgreSQL stores none), a number beyond a column's range. The client's input,
+    # so a 422 (a 500 before); the database's own words stay in the log.
+    log.info("the database refused a value: %s", exc)
+    return error_response(
+        request.scope,
+        422,
+        "unstorable_value",
+        "A value cannot be stored (a NUL character in a text, or a number out of range)",
+    )
+
+
 async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 405:
@@ -242,3 +256,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ModelyardError, _handle_modelyard_error)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    app.add_exception_handler(DataError, _handle_data_error)

@@ -72,7 +72,11 @@ def list_mine(
     return service.list_mine(session, user.id, limit=page.limit, offset=page.offset)
 
 
-@router.post("/compare", response_model=CompareResult)
+@router.post(
+    "/compare",
+    response_model=CompareResult,
+    responses={404: {"description": "A uid is not one of my matrices."}},
+)
 def compare(
     body: CompareRequest, user: CurrentUser, session: SessionDep, ev: EvaluationDep
 ) -> CompareResult:
