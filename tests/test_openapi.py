@@ -71,6 +71,9 @@ def test_every_operation_lists_its_error_answers_in_its_routes_shape(app: FastAP
     )
     assert {"429", "503"} <= set(paths["/api/v1/models/{name}/predict"]["post"]["responses"])
     assert "429" in paths["/api/v1/auth/token"]["post"]["responses"]
+    # The page size's bound is a setting: the document states this server's.
+    (limit,) = [p for p in paths["/api/v1/jobs"]["get"]["parameters"] if p["name"] == "limit"]
+    assert limit["schema"]["anyOf"][0]["maximum"] == app.state.settings.http.max_page_size
     # pycm-api answers 422 with a string `detail` (a weak password) or validation items.
     detail = document["components"]["schemas"]["PycmApiError"]["properties"]["detail"]
     assert [kind.get("type") for kind in detail["anyOf"]] == ["string", "array"]

@@ -13,6 +13,8 @@ So once the document is generated, each operation gets, in its route's error sha
 - what a route declares itself in its decorator's ``responses=`` (409 conflicts, 408 pending,
   ...): a description there is enough, the schema is filled in here.
 
+The page size's bound, a setting, is written into each paged operation's ``limit`` as well.
+
 One place, not a copy per route. ``schemathesis`` checks the result against the running
 server in CI (tests/test_openapi_schemathesis.py).
 """
@@ -29,6 +31,7 @@ from fastapi.security.base import SecurityBase
 
 from modelyard.auth.dependencies import get_throttle, require_admin
 from modelyard.errors import ErrorStyle, native_error_body
+from modelyard.pagination import get_page_params
 from modelyard.serving.dependencies import get_predict_context
 
 __all__ = ["ERROR_SCHEMAS", "answers_of", "document_answers", "install_openapi"]
@@ -255,6 +258,8 @@ def document_answers(app: FastAPI, schema: dict[str, Any]) -> dict[str, Any]:
             operation = schema["paths"].get(route.path_format, {}).get(method.lower())
             if operation is None:
                 continue
+            if get_page_params in _calls(route):
+                _bound_limit(operation, app.state.settings.http.max_page_size)
             responses: dict[str, Any] = operation.setdefault("responses", {})
             for answer in answers_of(route, operation):
                 responses.setdefault(str(answer), {})
@@ -276,6 +281,17 @@ def document_answers(app: FastAPI, schema: dict[str, Any]) -> dict[str, Any]:
         components[name] = body
     _drop_unreferenced(schema, ("HTTPValidationError", "ValidationError"))
     return schema
+
+
+def _bound_limit(operation: dict[str, Any], most: int) -> None:
+    # The page size's bound is a setting (get_page_params checks it), so it is written into
+    # the document of this server rather than into the route.
+    for parameter in operation.get("parameters", []):
+        if parameter["name"] == "limit" and parameter["in"] == "query":
+            schema = parameter["schema"]
+            for kind in schema.get("anyOf", [schema]):
+                if kind.get("type") == "integer":
+                    kind["maximum"] = most
 
 
 def _is_fastapi_validation(content: dict[str, Any]) -> bool:
