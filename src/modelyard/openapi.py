@@ -224,7 +224,8 @@ def answers_of(route: APIRoute | RouteContext, operation: dict[str, Any]) -> set
         answers |= {400, 413, 422}
     if has_body or operation.get("parameters"):
         answers.add(422)
-    if any(param.alias == "owner_id" for param in route.dependant.query_params):
+    queries = (param.alias for dep in _walk(route.dependant) for param in dep.query_params)
+    if "owner_id" in queries:
         answers.add(409)  # two users' models share the name: say whose (admins)
     if get_throttle in calls:
         answers.add(429)
