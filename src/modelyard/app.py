@@ -26,6 +26,7 @@ from modelyard.jobs.router import router as jobs_router
 from modelyard.jobs.runner import repair_after_crash
 from modelyard.kv import build_store
 from modelyard.logs import configure_logging
+from modelyard.openapi import install_openapi
 from modelyard.registry.router import router as registry_router
 from modelyard.serving.fast_path import PredictFastPath
 from modelyard.serving.open_inference import router as open_inference_router
@@ -187,6 +188,7 @@ def create_app(
     app.include_router(custom_classifier.router)
     app.include_router(hydro_visualization.router)
     install_web(app, secret_key)  # the dashboard under /ui
+    install_openapi(app)  # every operation's answers, in its route's error shape
     return app
 
 

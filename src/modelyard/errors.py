@@ -15,8 +15,10 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import Scope
 
 __all__ = [
@@ -236,9 +238,44 @@ async def _handle_recursion_error(request: Request, exc: Exception) -> JSONRespo
     )
 
 
+async def _handle_data_error(request: Request, exc: Exception) -> JSONResponse:
+    # The database refused a value the client sent that no schema had refused: a NUL character
+    # in a text (PostgreSQL stores none), a number beyond a column's range. The client's input,
+    # so a 422 (a 500 before); the database's own words stay in the log.
+    log.info("the database refused a value: %s", exc)
+    return error_response(
+        request.scope,
+        422,
+        "unstorable_value",
+        "A value cannot be stored (a NUL character in a text, or a number out of range)",
+    )
+
+
 async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        # The router answers with the methods of the first route whose path matched; a path
+        # served by several routes (GET, PATCH and DELETE of /admin/users/{id}) has more.
+        allowed = ", ".join(sorted(_allowed_methods(request)))
+        exc = StarletteHTTPException(
+            405, exc.detail, headers={**(exc.headers or {}), "Allow": allowed}
+        )
     return exception_response(request.scope, exc)
+
+
+def _allowed_methods(request: Request) -> set[str]:
+    """The methods of the resource the request's path names (a 405's ``Allow``): of every route
+    with the most specific path template that matches it (the fewest parameters: ``/cm/plot``
+    is pycm-api's GET, though the DELETE of ``/cm/{cm_uid}`` would take that path too)."""
+    by_template: dict[str, set[str]] = {}
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            template = getattr(route, "path_format", "")
+            by_template.setdefault(template, set()).update(getattr(route, "methods", None) or ())
+    if not by_template:
+        return set()
+    return by_template[min(by_template, key=lambda template: template.count("{"))]
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -251,3 +288,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
     app.add_exception_handler(RecursionError, _handle_recursion_error)
+    app.add_exception_handler(DataError, _handle_data_error)

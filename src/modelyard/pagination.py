@@ -13,12 +13,15 @@ from fastapi import Depends, Path, Query, Request
 from modelyard.config import Settings
 from modelyard.errors import InvalidInput
 
-__all__ = ["MAX_DB_INT", "IntId", "PageParams", "PageParamsDep", "get_page_params"]
+__all__ = ["MAX_DB_INT", "MAX_ID", "IntId", "PageParams", "PageParamsDep", "get_page_params"]
 
 # The largest value of a signed 64-bit column (SQLite INTEGER, PostgreSQL BIGINT).
 MAX_DB_INT = 2**63 - 1
+# The largest id: ids (and versions) are INTEGER columns, 32 bits on PostgreSQL, which refuses
+# to compare a larger number with one (a 500 before).
+MAX_ID = 2**31 - 1
 
-IntId = Annotated[int, Path(ge=1, le=MAX_DB_INT, description="The object's id.")]
+IntId = Annotated[int, Path(ge=1, le=MAX_ID, description="The object's id.")]
 
 
 @dataclass(frozen=True)

@@ -158,6 +158,11 @@ def test_batching_with_is_long_predict_on_a_real_server(tmp_path: Path, model_fi
         # The OpenAPI document lists mlup's routes next to the rest.
         paths = client.get("/openapi.json").json()["paths"]
         assert {"/health", "/info", "/predict", "/get-predict/{predict_id}"} <= set(paths)
+        # ... each with its answers in the shape the route gives them (tests/test_openapi.py).
+        schema = paths["/get-predict/{predict_id}"]["get"]["responses"]["408"]["content"]
+        assert schema["application/json"]["schema"]["$ref"].endswith("/MlupError")
+        schema = paths["/predict"]["post"]["responses"]["422"]["content"]
+        assert schema["application/json"]["schema"]["$ref"].endswith("/RootPredictError")
 
 
 def _serve(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -40,9 +40,16 @@ users_router = APIRouter(prefix="/users", tags=["auth"])
 api_keys_router = APIRouter(prefix="/api-keys", tags=["auth"])
 admin_router = APIRouter(prefix="/admin", tags=["admin"])
 
+_OWN_ACCOUNT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "An admin cannot disable, demote or delete their own account."}
+}
+
 
 @users_router.post(
-    "", response_model=UserRead, status_code=status.HTTP_201_CREATED, responses=_BUSY
+    "",
+    response_model=UserRead,
+    status_code=status.HTTP_201_CREATED,
+    responses={**_BUSY, 409: {"description": "The e-mail or username is taken."}},
 )
 def sign_up(body: UserCreate, session: SessionDep, security: SecurityDep) -> object:
     """Create an account with an e-mail or a username and a password."""
@@ -101,7 +108,11 @@ def read_user(user_id: IntId, admin: AdminUser, session: SessionDep) -> object:
     return service.get_user(session, user_id)
 
 
-@admin_router.patch("/users/{user_id}", response_model=UserRead)
+@admin_router.patch(
+    "/users/{user_id}",
+    response_model=UserRead,
+    responses=_OWN_ACCOUNT,
+)
 def update_user(
     user_id: IntId, body: UserAdminUpdate, admin: AdminUser, session: SessionDep
 ) -> object:
@@ -110,7 +121,10 @@ def update_user(
 
 
 @admin_router.delete(
-    "/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response
+    "/users/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=_OWN_ACCOUNT,
 )
 def delete_user(user_id: IntId, admin: AdminUser, session: SessionDep, store: ArtifactsDep) -> None:
     """Delete a user and everything they own, stored files included (admins only)."""

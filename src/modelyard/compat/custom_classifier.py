@@ -62,6 +62,11 @@ router = APIRouter(
     prefix=PREFIX,
     route_class=styled_route(custom_classifier_error_body),
     tags=["compat: Custom Classifier"],
+    responses={
+        400: {"description": "A dataset that cannot be read (or no datasets root is set)."},
+        404: {"description": "An unknown experiment or run (or not yours)."},
+        409: {"description": "The experiment or run is in the wrong state for this."},
+    },
 )
 
 

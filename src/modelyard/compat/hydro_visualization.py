@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -35,7 +35,7 @@ from modelyard.jobs.dependencies import ExecutorDep
 from modelyard.registry.schemas import ServingTarget
 from modelyard.visualization import service
 from modelyard.visualization.dependencies import RuntimeDep
-from modelyard.visualization.schemas import ProjectionParams
+from modelyard.visualization.schemas import METHODS, ProjectionParams
 
 __all__ = ["router"]
 
@@ -52,7 +52,14 @@ router = APIRouter(
     prefix=PREFIX,
     route_class=styled_route(hydro_error_body),
     tags=["compat: hydro-visualization"],
+    responses={
+        400: {"description": "An unknown method, or no model_version_id (query or body)."},
+        404: {"description": "The model version or the task is not found (or not yours)."},
+    },
 )
+
+# The methods, for the document only: an unknown one is this router's 400, as the source's.
+Method = Annotated[str, Path(json_schema_extra={"enum": list(METHODS)})]
 
 VersionQuery = Annotated[
     str | None, Query(max_length=20, description="The model version's id (or send it in the body).")
@@ -137,7 +144,7 @@ async def _start(
 
 @router.post("/plottable_embeddings/{method}")
 async def plottable_embeddings(
-    method: str,
+    method: Method,
     request: Request,
     session: SessionDep,
     user: LenientUser,
@@ -155,7 +162,7 @@ async def plottable_embeddings(
 
 @router.post("/jobs/{method}")
 async def refit(
-    method: str,
+    method: Method,
     request: Request,
     session: SessionDep,
     user: LenientUser,
@@ -253,7 +260,7 @@ async def _store_params(
 
 @router.post("/params/{method}")
 async def set_params(
-    method: str,
+    method: Method,
     request: Request,
     session: SessionDep,
     user: LenientUser,
@@ -267,7 +274,7 @@ async def set_params(
 
 @router.get("/params/{method}")
 def get_params(
-    method: str, session: SessionDep, user: LenientUser, model_version_id: VersionQuery = None
+    method: Method, session: SessionDep, user: LenientUser, model_version_id: VersionQuery = None
 ) -> dict[str, Any]:
     """Show a method's parameters for a model version (the defaults when none were set)."""
     service.check_method(method)

@@ -275,7 +275,14 @@ async def _bind_predict_id(request: Request) -> None:
 # --- routes -------------------------------------------------------------------------------
 
 router = APIRouter(
-    route_class=_MlupRoute, tags=["compat: mlup"], dependencies=[Depends(_bind_predict_id)]
+    route_class=_MlupRoute,
+    tags=["compat: mlup"],
+    dependencies=[Depends(_bind_predict_id)],
+    responses={
+        401: {"description": "Missing or invalid credentials (unless the server is --public)."},
+        404: {"description": "/get-predict without is_long_predict."},
+        408: {"description": "Not ready within ttl_client_wait, or an unknown id."},
+    },
 )
 
 
@@ -507,6 +514,8 @@ _root_router.add_api_route(
         400: {"description": "Machine learning API: Bad request"},
         401: {"description": "Missing or invalid credentials"},
         409: ml_api.PREDICT_RESPONSES[409],
+        408: {"description": "mlup: not ready within ttl_client_wait"},
+        503: {"description": "mlup: the queue is full"},
     },
 )
 

@@ -79,10 +79,20 @@ def pycm_error_body(status: int, code: str, message: str, details: Any) -> Any:
     return {"detail": message}
 
 
-router = APIRouter(route_class=styled_route(pycm_error_body), tags=["compat: pycm-api"])
+# What any of pycm-api's routes may answer besides its own: 400 (e.g. an e-mail already
+# registered, a wrong password), 404 (an unknown API key, user or matrix uid).
+_ANSWERS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Bad request (an e-mail already registered, a wrong password, ...)."},
+    404: {"description": "An unknown API key, user or confusion matrix."},
+}
+router = APIRouter(
+    route_class=styled_route(pycm_error_body), tags=["compat: pycm-api"], responses=_ANSWERS
+)
 # The busiest route alone, so the app can match it early without making every later route
 # try all of pycm-api's first (each route tried costs a request about 8 µs).
-create_router = APIRouter(route_class=styled_route(pycm_error_body), tags=["compat: pycm-api"])
+create_router = APIRouter(
+    route_class=styled_route(pycm_error_body), tags=["compat: pycm-api"], responses=_ANSWERS
+)
 
 
 class _Utf8Basic(HTTPBasic):

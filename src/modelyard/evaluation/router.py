@@ -72,7 +72,11 @@ def list_mine(
     return service.list_mine(session, user.id, limit=page.limit, offset=page.offset)
 
 
-@router.post("/compare", response_model=CompareResult)
+@router.post(
+    "/compare",
+    response_model=CompareResult,
+    responses={404: {"description": "A uid is not one of my matrices."}},
+)
 def compare(
     body: CompareRequest, user: CurrentUser, session: SessionDep, ev: EvaluationDep
 ) -> CompareResult:
@@ -183,7 +187,11 @@ def plot(
     ev: EvaluationDep,
     normalized: Annotated[bool, Query(description="Divide each row by its total.")] = False,
     color_map: Annotated[
-        str, Query(description=f"One of: {', '.join(COLOR_MAPS)}.")
+        str,
+        Query(
+            description=f"One of: {', '.join(COLOR_MAPS)}.",
+            json_schema_extra={"enum": list(COLOR_MAPS)},  # checked by the service (422)
+        ),
     ] = service.DEFAULT_COLOR_MAP,
 ) -> Response:
     """Draw a matrix as a PNG heat map."""

@@ -42,7 +42,11 @@ def get_job(job_id: JobId, session: SessionDep, user: CurrentUser) -> JobRead:
     return JobRead.model_validate(service.get_job(session, job_id, caller=user))
 
 
-@router.post("/jobs/{job_id}/cancel", response_model=JobRead)
+@router.post(
+    "/jobs/{job_id}/cancel",
+    response_model=JobRead,
+    responses={409: {"description": "The job has already finished."}},
+)
 def cancel_job(job_id: JobId, session: SessionDep, user: CurrentUser) -> JobRead:
     """Cancel a job: a pending one at once, a running one at its next check."""
     return JobRead.model_validate(service.cancel_job(session, job_id, caller=user))

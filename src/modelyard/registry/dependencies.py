@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, Request
 
 from modelyard.config import Settings
-from modelyard.pagination import MAX_DB_INT
+from modelyard.pagination import MAX_ID
 from modelyard.registry.schemas import ALIAS_PATTERN, MODEL_NAME_PATTERN, VERSION_REF_PATTERN
 from modelyard.storage.dependencies import ArtifactsDep
 
@@ -31,5 +31,5 @@ VersionRef = Annotated[
 AliasName = Annotated[str, Path(pattern=ALIAS_PATTERN, description="An alias, e.g. production.")]
 OwnerId = Annotated[
     int | None,
-    Query(ge=1, le=MAX_DB_INT, description="Admins: whose model, when several users use the name."),
+    Query(ge=1, le=MAX_ID, description="Admins: whose model, when several users use the name."),
 ]

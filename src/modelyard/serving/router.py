@@ -16,7 +16,7 @@ from modelyard.auth.dependencies import CurrentUser
 from modelyard.auth.models import User
 from modelyard.config import Settings
 from modelyard.db import SessionDep
-from modelyard.pagination import MAX_DB_INT, PageParamsDep
+from modelyard.pagination import MAX_ID, PageParamsDep
 from modelyard.registry.dependencies import ModelName, OwnerId, VersionRef
 from modelyard.registry.schemas import ServingOptions
 from modelyard.schemas import Page
@@ -206,10 +206,10 @@ def set_serving(
 
 
 def _log_filters(
-    version: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     status: Annotated[int | None, Query(ge=100, le=599)] = None,
     source: Annotated[str | None, Query(max_length=32, description="native, ml_api")] = None,
-    user_id: Annotated[int | None, Query(ge=1, le=MAX_DB_INT, description="Who asked.")] = None,
+    user_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Who asked.")] = None,
     since: Annotated[datetime | None, Query(description="From this time (inclusive).")] = None,
     until: Annotated[datetime | None, Query(description="Before this time.")] = None,
 ) -> dict[str, Any]:

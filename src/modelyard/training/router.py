@@ -63,13 +63,22 @@ def list_datasets(session: SessionDep, user: CurrentUser, page: PageParamsDep) -
     return service.list_datasets(session, user, limit=page.limit, offset=page.offset)
 
 
-@router.get("/datasets/{dataset_id}", response_model=DatasetRead)
+# ":int": GET /datasets/from-path is that POST route's 405, not a dataset id that is not a number.
+@router.get("/datasets/{dataset_id:int}", response_model=DatasetRead)
 def get_dataset(dataset_id: IntId, session: SessionDep, user: CurrentUser) -> DatasetRead:
     """Show a dataset: documents per label, sizes, skipped files and why."""
     return service.get_dataset(session, user, dataset_id)
 
 
-@router.post("/training-runs", response_model=TrainingRunRead, status_code=202)
+@router.post(
+    "/training-runs",
+    response_model=TrainingRunRead,
+    status_code=202,
+    responses={
+        404: {"description": "The dataset is not found (or not yours)."},
+        409: {"description": "The experiment name is another's, or the experiment is deleted."},
+    },
+)
 def start_training(
     body: TrainingCreate,
     session: SessionDep,
@@ -104,7 +113,11 @@ def get_training_run(
     return service.get_training_run(session, runtime, user, run_id)
 
 
-@router.post("/training-runs/{run_id}/predict", response_model=list[PredictionRead])
+@router.post(
+    "/training-runs/{run_id}/predict",
+    response_model=list[PredictionRead],
+    responses={409: {"description": "The run has not finished: no model yet."}},
+)
 async def predict(
     run_id: RunId, body: PredictBody, session: SessionDep, user: CurrentUser, runtime: RuntimeDep
 ) -> list[PredictionRead]:
@@ -124,7 +137,11 @@ def delete_run(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/training-runs/{run_id}/restore", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/training-runs/{run_id}/restore",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={409: {"description": "Not deleted."}},
+)
 def restore_run(
     run_id: RunId, session: SessionDep, user: CurrentUser, runtime: RuntimeDep
 ) -> Response:
@@ -153,7 +170,11 @@ def experiment_runs(
     return service.latest_runs(session, runtime, user, name, limit)
 
 
-@router.delete("/experiments/{name}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/experiments/{name}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={409: {"description": "Already deleted."}},
+)
 def delete_experiment(
     name: ExperimentName,
     session: SessionDep,
@@ -169,7 +190,11 @@ def delete_experiment(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/experiments/{name}/restore", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/experiments/{name}/restore",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={409: {"description": "Not deleted."}},
+)
 def restore_experiment(
     name: ExperimentName, session: SessionDep, user: CurrentUser, runtime: RuntimeDep
 ) -> Response:

@@ -59,7 +59,7 @@ class DatasetFromPath(BaseModel):
 class TrainingCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    dataset_id: int = Field(ge=1, le=2**63 - 1)
+    dataset_id: int = Field(ge=1, le=2**31 - 1)  # an INTEGER column (32 bits on PostgreSQL)
     experiment_name: str = Field(pattern=EXPERIMENT_NAME_PATTERN)
     trainer: Literal["tfidf-logreg", "minilm"] = Field(
         default="tfidf-logreg",

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from modelyard.errors import InvalidInput, ModelyardError
-from modelyard.pagination import MAX_DB_INT
+from modelyard.pagination import MAX_ID
 from modelyard.registry import service as registry
 from modelyard.registry.dependencies import ModelName, OwnerId
 from modelyard.registry.schemas import MODEL_NAME_PATTERN, ModelVersionRead
@@ -206,7 +206,7 @@ def model(
     page: SignedIn,
     name: ModelName,
     owner_id: OwnerId = None,
-    version: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     status: Annotated[int | None, Query(ge=100, le=599)] = None,
     source: Annotated[str | None, Query(max_length=32)] = None,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,

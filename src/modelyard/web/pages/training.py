@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from modelyard.errors import ModelyardError
 from modelyard.jobs import service as jobs
 from modelyard.jobs.models import JobState
-from modelyard.pagination import MAX_DB_INT
+from modelyard.pagination import MAX_ID
 from modelyard.training import service as training
 from modelyard.training.runtime import TrainingRuntime
 from modelyard.training.schemas import EXPERIMENT_NAME_PATTERN, TrainingRunRead
@@ -87,7 +87,7 @@ def upload_dataset(
 def start_run(
     request: Request,
     page: CsrfChecked,
-    dataset_id: Annotated[int, Form(ge=1, le=MAX_DB_INT)],
+    dataset_id: Annotated[int, Form(ge=1, le=MAX_ID)],
     experiment_name: Annotated[str, Form(pattern=EXPERIMENT_NAME_PATTERN)],
     trainer: Annotated[str, Form(max_length=40)] = "tfidf-logreg",
 ) -> Response:
