@@ -56,7 +56,9 @@ def _worker_env(settings: Settings) -> dict[str, str]:
     }
     env.update(
         {
-            "PYTHONPATH": str(REPO_ROOT),
+            # This tree's sources first: the shared virtualenv's editable install may point at
+            # another checkout.
+            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT)]),
             "MODELYARD_ENVIRONMENT": "test",
             "MODELYARD_DATA_DIR": str(settings.data_dir),
             "MODELYARD_DATABASE_URL": settings.database_url,
