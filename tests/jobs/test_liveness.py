@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,9 +24,19 @@ from modelyard.jobs import repository
 from modelyard.jobs.executors import JobExecutor, LocalExecutor, build_executor
 from modelyard.jobs.liveness import WORKER_STOPPED, reap_stale
 from modelyard.jobs.models import Job, JobState
-from tests.jobs.helpers import load, submit, uses_celery, wait_for, wait_started
+from modelyard.jobs.service import cancel_job
+from tests.jobs.helpers import (
+    CONCURRENCY,
+    Admin,
+    load,
+    submit,
+    uses_celery,
+    wait_for,
+    wait_started,
+)
 
 STALE_SECONDS = 1.0
+Gates = Callable[[], Path]
 
 
 def _fast(settings: Settings, **jobs: object) -> Settings:
@@ -90,6 +100,49 @@ def test_a_job_whose_heartbeat_stopped_is_requeued_then_failed_with_the_reason(
     assert failed.message == "the worker running it stopped (it was at 0%)"
     assert failed.finished_at is not None
     assert sent == [job_id]
+
+
+def test_the_domain_of_a_job_failed_for_lost_closes_what_it_left_open(
+    database: Database, tmp_path: Path
+) -> None:
+    record = tmp_path / "abandoned"
+    job_id = _started(database, attempts=1, max_attempts=1, beat_ago=60)
+    with database.session() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        job.params = {"a": 1, "b": 2, "record": str(record)}
+    reap_stale(database, stale_seconds=30, resubmit=None)
+    assert record.read_text() == f"{job_id} FAILURE {WORKER_STOPPED}\n"
+
+
+def test_a_job_cancelled_before_it_started_has_its_domain_close_what_it_opened(
+    database: Database, executor: JobExecutor, gates: Gates, tmp_path: Path
+) -> None:
+    """A training cancelled while PENDING never runs its body: before, its MLflow run stayed
+    RUNNING for ever."""
+    record = tmp_path / "abandoned"
+    blockers = [gates() for _ in range(CONCURRENCY)]
+    for gate in blockers:
+        wait_started(
+            database, submit(database, executor, "tests.add", {"a": 1, "b": 1, "gate": str(gate)})
+        )
+    queued = submit(database, executor, "tests.add", {"a": 1, "b": 2, "record": str(record)})
+    with database.session() as session:
+        assert cancel_job(session, queued, caller=Admin()).state == JobState.REVOKED
+        assert not record.exists()  # not before the revocation is committed
+    assert record.read_text() == f"{queued} REVOKED cancelled\n"
+    for gate in blockers:
+        gate.touch()
+
+
+def test_a_failed_job_s_message_says_how_it_ended(
+    database: Database, executor: JobExecutor
+) -> None:
+    """The message was left at the last progress ("adding"), as if the job were still at it."""
+    job_id = submit(database, executor, "tests.fail", {"why": "bad input"})
+    done = wait_for(database, job_id)
+    assert done.state == JobState.FAILURE
+    assert done.message == "failed: ValueError: boom: bad input (it was at 0%)"
 
 
 def test_a_job_still_beating_is_left_alone(database: Database) -> None:

@@ -39,6 +39,7 @@ __all__ = [
     "on_abandoned",
     "process_is_gone",
     "reap_stale",
+    "run_abandon_hook",
     "runner_id",
 ]
 
@@ -80,14 +81,18 @@ def process_is_gone(runner: str | None) -> bool:
 
 @dataclass(frozen=True)
 class AbandonedJob:
-    """A job that ended without its body finishing it: its worker died, or a crash left it."""
+    """A job that ended without its body finishing it: its worker died, a crash left it, or it
+    was cancelled before it started."""
 
     id: str
     kind: str
     params: dict[str, Any]
     state: str  # FAILURE, or REVOKED when its cancellation had been asked for
     reason: str
-    database: Database
+    database_url: str
+    # None when the job ended inside a request's transaction (a cancel): the hook then runs
+    # after that commit and has no Database of its own to write with.
+    database: Database | None
     settings: Settings | None
 
 
@@ -105,7 +110,7 @@ def on_abandoned(kind: str) -> Callable[[AbandonHook], AbandonHook]:
     return register
 
 
-def _run_abandon_hook(job: AbandonedJob) -> None:
+def run_abandon_hook(job: AbandonedJob) -> None:
     hook = _abandon_hooks.get(job.kind)
     if hook is None:
         return
@@ -209,8 +214,10 @@ def end_lost(
         if resubmit is not None:
             resubmit(job.id)
     else:
-        _run_abandon_hook(
-            AbandonedJob(job.id, job.kind, job.params, state, reason, database, settings)
+        run_abandon_hook(
+            AbandonedJob(
+                job.id, job.kind, job.params, state, reason, database.url, database, settings
+            )
         )
     return state
 

@@ -56,7 +56,11 @@ def run_training(ctx: JobContext) -> dict[str, Any]:
     run_id = str(ctx.params["run_id"])
     try:
         return _train(ctx, runtime, run_id)
-    except (JobCancelled, JobInterrupted):
+    except JobInterrupted:
+        # The job goes back to PENDING and trains again into this run (or, if its worker was
+        # taken for lost, whoever ended the job ended the run): it is not over yet.
+        raise
+    except JobCancelled:
         runtime.tracker.finish(run_id, "KILLED")
         raise
     except BaseException:
@@ -79,7 +83,7 @@ def end_abandoned_run(job: AbandonedJob) -> None:
     run_id = str(job.params.get("run_id", ""))
     if not run_id:
         return
-    tracker = tracker_for(job.database.url, job.settings)
+    tracker = tracker_for(job.database_url, job.settings)
     view = tracker.get_run(run_id)
     if view is None or view.status != "RUNNING":
         return

@@ -107,7 +107,9 @@ def _finish(ctx: JobContext, projection_id: str, state: str, **values: Any) -> b
 def end_abandoned_projection(job: AbandonedJob) -> None:
     """Record the end of a projection whose job's worker died: ERROR with the reason."""
     projection_id = str(job.params.get("projection_id", ""))
-    if not projection_id:
+    if not projection_id or job.database is None:
+        # Without a database of its own (a cancel before it started) the projection shows
+        # its job's end, which says the same.
         return
     message = "the projection was cancelled" if job.state == JobState.REVOKED else f"{job.reason}"
     with job.database.session() as session:
