@@ -24,7 +24,9 @@ from modelyard.jobs import repository
 from modelyard.jobs.executors import JobExecutor, LocalExecutor, build_executor
 from modelyard.jobs.liveness import WORKER_STOPPED, reap_stale
 from modelyard.jobs.models import Job, JobState
+from modelyard.jobs.schemas import JobRead
 from modelyard.jobs.service import cancel_job
+from tests.jobs import tasks  # noqa: F401 - registers the tests' job kinds and their hooks
 from tests.jobs.helpers import (
     CONCURRENCY,
     Admin,
@@ -208,6 +210,9 @@ def test_the_in_process_executor_keeps_a_running_job_alive(
         assert running is not None and running.state == JobState.STARTED
         assert running.heartbeat_at is not None and started.heartbeat_at is not None
         assert running.heartbeat_at > started.heartbeat_at
+        with database.session() as session:
+            shown = JobRead.model_validate(session.get(Job, job_id))
+        assert shown.heartbeat_at is not None  # the API shows it
         gate.touch()
         done = wait_for(database, job_id, timeout=10)
     finally:
