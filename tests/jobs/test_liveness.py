@@ -308,3 +308,29 @@ def test_a_killed_celery_worker_s_job_is_requeued_then_failed_with_the_reason(
     assert (failed.state, failed.attempts) == (JobState.FAILURE, 2)
     assert failed.error == WORKER_STOPPED
     assert failed.message == "the worker running it stopped (it was at 10%: waiting)"
+
+
+@pytest.mark.skipif(uses_celery, reason="the in-process executor")
+def test_a_body_whose_attempt_was_taken_for_lost_stops_and_keeps_the_verdict(
+    database: Database, settings: Settings
+) -> None:
+    """A worker only paused past the stale time: the body stops at its next check, and its
+    end does not overwrite what the reaper decided."""
+    executor = build_executor(_fast(settings, local_workers=1), database)
+    executor.start()
+    try:
+        job_id = submit(
+            database, executor, "tests.wait_for_cancel", {"timeout": 30}, max_attempts=1
+        )
+        wait_started(database, job_id)
+        # A cutoff in the future: the running attempt counts as lost now.
+        assert reap_stale(database, stale_seconds=-60, resubmit=None) == 1
+        # The body stopped: the one worker thread is free for the next job.
+        after = submit(database, executor, "tests.add", {"a": 1, "b": 1})
+        assert wait_for(database, after, timeout=10).state == JobState.SUCCESS
+    finally:
+        executor.shutdown()
+    ended = load(database, job_id)
+    assert ended is not None
+    assert (ended.state, ended.error) == (JobState.FAILURE, WORKER_STOPPED)
+    assert ended.message == "the worker running it stopped (it was at 10%: waiting)"

@@ -277,8 +277,17 @@ def _finish(
 def _release(database: Database, job_id: str, attempt: int) -> str | None:
     with database.session() as session:
         released = repository.release(session, job_id, attempt=attempt)
+    if not released:
+        # Its heartbeat had stopped long enough for a reaper to end or re-queue this attempt.
+        log.warning(
+            "job %s: attempt %d was taken for lost; stopped",
+            job_id,
+            attempt,
+            extra={"job_id": job_id, "attempt": attempt},
+        )
+        return None
     log.info("job %s interrupted by shutdown; back to PENDING", job_id, extra={"job_id": job_id})
-    return JobState.PENDING if released else None
+    return JobState.PENDING
 
 
 def _short(text: str) -> str:
