@@ -34,8 +34,6 @@ __all__ = [
     "release",
     "request_cancel",
     "requeue_lost",
-    "requeue_started",
-    "revoke_cancelled_started",
     "revoke_pending",
     "set_progress",
     "stale_started",
@@ -356,17 +354,6 @@ def request_cancel(session: Session, job_id: str) -> bool:
     return _execute(session, statement) == 1
 
 
-def revoke_cancelled_started(session: Session) -> int:
-    """Finish, as REVOKED, STARTED jobs whose cancellation was asked for before a crash."""
-    now = utcnow()
-    statement = (
-        update(Job)
-        .where(Job.state == JobState.STARTED, Job.cancel_requested.is_(True))
-        .values(state=JobState.REVOKED, finished_at=now, updated_at=now)
-    )
-    return _execute(session, statement)
-
-
 def give_up_exhausted(session: Session, *, states: Sequence[str]) -> int:
     """Fail every job in ``states`` that has used all of its attempts."""
     now = utcnow()
@@ -375,21 +362,6 @@ def give_up_exhausted(session: Session, *, states: Sequence[str]) -> int:
         update(Job)
         .where(Job.state.in_(states), Job.attempts >= Job.max_attempts)
         .values(state=JobState.FAILURE, error=reason, finished_at=now, updated_at=now)
-    )
-    return _execute(session, statement)
-
-
-def requeue_started(session: Session) -> int:
-    statement = (
-        update(Job)
-        .where(Job.state == JobState.STARTED)
-        .values(
-            state=JobState.PENDING,
-            started_at=None,
-            heartbeat_at=None,
-            runner=None,
-            updated_at=utcnow(),
-        )
     )
     return _execute(session, statement)
 
