@@ -64,3 +64,12 @@ def test_defaults_are_embedded(tmp_path: Path) -> None:
     assert settings.database_url.startswith("sqlite:///") and str(tmp_path) in settings.database_url
     assert JobsSettings().uses_celery is False
     assert settings.artifact_url == str(tmp_path / "artifacts")
+
+
+def test_a_job_is_not_taken_for_lost_within_two_heartbeats(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELYARD_JOBS_HEARTBEAT_SECONDS", "10")
+    monkeypatch.setenv("MODELYARD_JOBS_STALE_SECONDS", "15")
+    with pytest.raises(ValidationError, match="at least twice"):
+        JobsSettings()
+    monkeypatch.setenv("MODELYARD_JOBS_STALE_SECONDS", "20")
+    assert (JobsSettings().heartbeat_seconds, JobsSettings().stale_seconds) == (10.0, 20.0)

@@ -212,7 +212,7 @@ def prepare_workers(settings: Settings) -> None:
             security = Security(resolve_secret_key(settings), settings.auth)
             ensure_bootstrap_admins(session, security, settings.auth)
         if not settings.jobs.uses_celery:
-            repair_after_crash(database)
+            repair_after_crash(database, settings)
     finally:
         database.dispose()
     build_tracker(settings)

@@ -347,6 +347,35 @@ class JobsSettings(BaseSettings):
         default_factory=list,
         description="Extra modules whose job bodies are registered (plug-ins, tests).",
     )
+    heartbeat_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="How often the process running a job marks it alive.",
+    )
+    stale_seconds: float = Field(
+        default=45.0,
+        gt=0,
+        le=86400,
+        description="A STARTED job not marked alive for this long lost its worker: it is "
+        "re-queued (counted as an attempt) or failed.",
+    )
+    reap_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="How often the server and each worker look for such jobs.",
+    )
+
+    @model_validator(mode="after")
+    def _stale_outlasts_heartbeats(self) -> JobsSettings:
+        # A busy machine delays a heartbeat now and then; one missed beat must not end a job.
+        if self.stale_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError(
+                "MODELYARD_JOBS_STALE_SECONDS must be at least twice "
+                "MODELYARD_JOBS_HEARTBEAT_SECONDS"
+            )
+        return self
 
     @field_validator("broker_url")
     @classmethod

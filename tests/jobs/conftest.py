@@ -19,6 +19,7 @@ from typing import IO
 
 import pytest
 
+import modelyard
 from modelyard.config import Settings
 from modelyard.db import Database
 from modelyard.jobs.executors import JobExecutor, build_executor
@@ -26,6 +27,7 @@ from tests.conftest import NUMBA_CACHE, TEST_BROKER_URL, TEST_SECRET, make_setti
 from tests.jobs.helpers import CONCURRENCY
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+SOURCES = Path(modelyard.__file__).resolve().parents[1]
 WORKER_READY_SECONDS = 30.0
 JOB_TASK_MODULES = ["tests.jobs.tasks"]
 # A queue of this session's own: a worker orphaned by a killed earlier run cannot take its jobs.
@@ -56,7 +58,9 @@ def _worker_env(settings: Settings) -> dict[str, str]:
     }
     env.update(
         {
-            "PYTHONPATH": str(REPO_ROOT),
+            # The sources this session imported first: the shared virtualenv's editable install
+            # may point at another checkout.
+            "PYTHONPATH": os.pathsep.join([str(SOURCES), str(REPO_ROOT)]),
             "MODELYARD_ENVIRONMENT": "test",
             "MODELYARD_DATA_DIR": str(settings.data_dir),
             "MODELYARD_DATABASE_URL": settings.database_url,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.jobs import JobContext, JobFailed, job_task
+from modelyard.jobs.liveness import AbandonedJob, on_abandoned
 
 WAIT_LIMIT_SECONDS = 20.0
 POLL_SECONDS = 0.02
@@ -89,3 +90,12 @@ def crash_worker(ctx: JobContext) -> dict[str, Any]:
     if ctx.attempt <= int(ctx.params["crashes"]):
         os._exit(1)
     return {"attempt": ctx.attempt}
+
+
+@on_abandoned("tests.add")
+def note_abandoned(job: AbandonedJob) -> None:
+    """What a domain would close (an MLflow run): here a line in the file ``params["record"]``."""
+    record = job.params.get("record")
+    if record:
+        with Path(record).open("a") as out:
+            out.write(f"{job.id} {job.state} {job.reason}\n")

@@ -36,7 +36,8 @@ def test_job_that_always_kills_its_worker_is_given_up(
 
     done = wait_for(database, job_id, timeout=30)
     assert (done.state, done.attempts) == (JobState.FAILURE, 2)
-    assert done.error == "gave up after 2 attempts"
+    assert done.error == "the worker running it stopped"
+    assert done.message == "the worker running it stopped (it was at 0%)"
 
 
 def test_a_job_that_missed_the_broker_is_sent_again_at_start(

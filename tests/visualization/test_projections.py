@@ -561,6 +561,56 @@ def test_a_crashed_job_is_an_error_and_is_not_reused(client: TestClient, alice: 
     assert code == 202 and again["id"] != failed["id"] and again["cached"] is False
 
 
+def test_a_projection_whose_worker_died_ends_error_with_the_reason(
+    client: TestClient, alice: Account
+) -> None:
+    """Its job was taken for lost by a reaper: the projection says so, not "STARTED"."""
+    from datetime import timedelta
+
+    from modelyard.db import utcnow
+    from modelyard.jobs.liveness import reap_stale
+    from modelyard.jobs.models import Job, JobState
+    from modelyard.visualization.models import Projection
+
+    register_model(client, alice, sample_rows=40)
+    done = _done(client, alice, "blobs")
+    database = client.app.state.database  # type: ignore[attr-defined]
+    beat = utcnow() - timedelta(minutes=5)
+    with database.session() as session:
+        # As a worker that died mid-projection leaves it: the projection open, its job STARTED.
+        job = Job(
+            kind="visualization.project",
+            owner_id=alice.id,
+            params={"projection_id": done["id"]},
+            state=JobState.STARTED,
+            attempts=1,
+            max_attempts=1,
+            progress=0.4,
+            message="projecting",
+            started_at=beat,
+            heartbeat_at=beat,
+        )
+        session.add(job)
+        session.flush()
+        projection = session.get(Projection, done["id"])
+        assert projection is not None
+        projection.job_id, projection.state, projection.finished_at = job.id, None, None
+    assert (
+        client.get(f"/api/v1/projections/{done['id']}", headers=alice.headers).json()["state"]
+        == "STARTED"
+    )
+
+    assert reap_stale(database, stale_seconds=30, resubmit=None) == 1
+
+    ended = client.get(f"/api/v1/projections/{done['id']}", headers=alice.headers).json()
+    assert (ended["state"], ended["message"]) == ("ERROR", "the worker running it stopped")
+    with database.session() as session:
+        # Recorded on the projection itself (its hook), not only read off its job.
+        row = session.get(Projection, done["id"])
+        assert row is not None and (row.state, row.message) == ("ERROR", ended["message"])
+        assert row.finished_at is not None
+
+
 # --- deleting the model version ---------------------------------------------------------------
 
 

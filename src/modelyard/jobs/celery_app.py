@@ -2,8 +2,17 @@
 
 The broker carries job ids only, under one stable task name; the job table holds parameters,
 state and results, so no result backend is configured. Messages are acknowledged after the
-job ran (``acks_late``) and given back if the worker process dies, so a crash costs an attempt,
-never the job.
+job ran (``acks_late``), so a worker that dies before it claimed a job loses no message.
+
+What the broker does with a dead worker's message is not enough on its own: a killed pool
+child's message comes back at once (``task_reject_on_worker_lost``), but a killed worker's
+only after Redis's visibility timeout (12 h here), and a message may also come back while its
+job still runs elsewhere (a job longer than that timeout). So the job table decides: the
+process running a job marks it alive every few seconds (``liveness.Heartbeat``); a redelivered
+message takes over a STARTED job only when its worker is known to be gone (heartbeat stopped,
+or its process on this host no longer exists), with an ``UPDATE`` on the lost attempt number
+that only one delivery can win; and the reaper of every server process re-queues or fails the
+jobs whose heartbeat stopped, without waiting for the broker.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from celery.signals import worker_process_init, worker_process_shutdown
 from modelyard.config import ConfigError, Settings
 from modelyard.db import Database, utcnow
 from modelyard.jobs import repository
+from modelyard.jobs.liveness import Reaper
 from modelyard.jobs.registry import load_task_modules, run_worker_start_hooks
 from modelyard.jobs.runner import run_job
 from modelyard.logs import configure_logging
@@ -96,7 +106,12 @@ def make_celery(settings: Settings, *, database: _ProcessDatabase | None = None)
     @app.task(name=RUN_JOB_TASK, bind=True, ignore_result=True)
     def run(task: Task, job_id: str) -> None:
         delivery_info: dict[str, Any] = task.request.delivery_info or {}
-        run_job(databases.get(), job_id, redelivered=bool(delivery_info.get("redelivered")))
+        run_job(
+            databases.get(),
+            job_id,
+            redelivered=bool(delivery_info.get("redelivered")),
+            settings=settings,
+        )
 
     return app
 
@@ -109,6 +124,9 @@ class CeleryExecutor:
         self._max_attempts = settings.jobs.max_attempts
         self._database = database
         self._app = make_celery(settings)
+        # The jobs of a worker that died (its process killed, its machine gone) stop beating;
+        # the broker would hand their messages back only after the visibility timeout.
+        self._reaper = Reaper(database, settings, self.submit)
 
     @property
     def max_attempts(self) -> int:
@@ -133,15 +151,17 @@ class CeleryExecutor:
                 self.submit(job_id)
             except Exception:
                 log.exception("could not send pending job %s", job_id, extra={"job_id": job_id})
-                return
+                break
         if stale:
             log.warning("sent %d pending jobs again", len(stale))
+        self._reaper.start()
 
     def submit(self, job_id: str) -> None:
         # task_id = job id: the broker's view and the table's name the same thing.
         self._app.send_task(RUN_JOB_TASK, args=[job_id], task_id=job_id, queue=self._queue)
 
     def shutdown(self) -> None:
+        self._reaper.stop()
         self._app.close()
 
 

@@ -53,7 +53,9 @@ class JobContext:
             raise ValueError("progress fraction is NaN")
         fraction = min(max(fraction, 0.0), 1.0)
         with self.database.session() as session:
-            repository.set_progress(session, self.job_id, fraction, message)
+            # Only this attempt's: a body whose worker was taken for lost cannot write over
+            # the attempt that runs the job now.
+            repository.set_progress(session, self.job_id, fraction, message, attempt=self.attempt)
 
     @property
     def cancelled(self) -> bool:

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from modelyard.config import ConfigError, Settings
 from modelyard.db import Database
+from modelyard.jobs.liveness import Reaper
 from modelyard.jobs.registry import load_task_modules
 from modelyard.jobs.runner import pending_jobs, recover_unfinished, run_job
 
@@ -49,15 +50,26 @@ class LocalExecutor:
     """
 
     def __init__(
-        self, database: Database, *, workers: int, max_attempts: int, shared: bool = False
+        self,
+        database: Database,
+        *,
+        workers: int,
+        max_attempts: int,
+        shared: bool = False,
+        settings: Settings | None = None,
     ) -> None:
         self._database = database
         self._shared = shared
         self._workers = workers
         self._max_attempts = max_attempts
+        self._settings = settings
         self._pool: ThreadPoolExecutor | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
+        # With several server processes one may die alone (its jobs' heartbeats stop while
+        # the others live on); a single process's own jobs end with it and are repaired at
+        # its next start, but the reaper costs one query every few seconds either way.
+        self._reaper = Reaper(database, settings, self.submit) if settings is not None else None
 
     @property
     def max_attempts(self) -> int:
@@ -69,9 +81,14 @@ class LocalExecutor:
                 return
             self._stopping.clear()
             self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="modelyard-job")
-        waiting = pending_jobs if self._shared else recover_unfinished
-        for job_id in waiting(self._database):
+        if self._shared:
+            waiting = pending_jobs(self._database)
+        else:
+            waiting = recover_unfinished(self._database, self._settings)
+        for job_id in waiting:
             self.submit(job_id)
+        if self._reaper is not None:
+            self._reaper.start()
 
     def submit(self, job_id: str) -> None:
         with self._lock:
@@ -90,13 +107,15 @@ class LocalExecutor:
             self._stopping.set()
         if pool is None:
             return
+        if self._reaper is not None:
+            self._reaper.stop()
         # Queued jobs are dropped (they stay PENDING in the table); running bodies are told
         # to stop at their next check and go back to PENDING.
         pool.shutdown(wait=True, cancel_futures=True)
 
     def _run(self, job_id: str) -> None:
         try:
-            run_job(self._database, job_id, stopping=self._stopping.is_set)
+            run_job(self._database, job_id, stopping=self._stopping.is_set, settings=self._settings)
         except Exception:
             # A future's exception is never looked at; without this it would vanish.
             log.exception("runner failed on job %s", job_id, extra={"job_id": job_id})
@@ -117,4 +136,5 @@ def build_executor(settings: Settings, database: Database) -> JobExecutor:
         workers=settings.jobs.local_workers,
         max_attempts=settings.jobs.max_attempts,
         shared=settings.http.workers > 1,
+        settings=settings,
     )

@@ -50,3 +50,8 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Refreshed every few seconds by the process running the job (see ``runner``): a STARTED
+    # job whose heartbeat stopped lost its worker, whatever the broker believes.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    # "host:pid" of that process, so a worker on the same host can tell at once that it died.
+    runner: Mapped[str | None] = mapped_column(String(200), default=None)

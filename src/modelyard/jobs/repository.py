@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, String, Update, func, literal, select, update
+from sqlalchemy import CursorResult, String, Update, and_, func, literal, or_, select, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
@@ -20,8 +20,11 @@ from modelyard.jobs.models import Job, JobState
 
 __all__ = [
     "add",
+    "beat",
     "claim",
+    "claim_lost",
     "count_jobs",
+    "fail_lost",
     "finish",
     "get",
     "give_up_exhausted",
@@ -30,10 +33,11 @@ __all__ = [
     "pending_ids",
     "release",
     "request_cancel",
-    "requeue_started",
-    "revoke_cancelled_started",
+    "requeue_lost",
     "revoke_pending",
     "set_progress",
+    "stale_started",
+    "started_jobs",
 ]
 
 MESSAGE_MAX = 500
@@ -104,24 +108,141 @@ def count_jobs(
     return int(session.scalar(statement) or 0)
 
 
-def claim(session: Session, job_id: str, *, from_states: Sequence[str]) -> bool:
-    """Move a job that still has attempts left from one of ``from_states`` to STARTED."""
+def _started_values(runner: str) -> dict[str, Any]:
     now = utcnow()
+    return {
+        "state": JobState.STARTED,
+        "attempts": Job.attempts + 1,
+        "progress": 0.0,
+        "message": None,
+        "started_at": now,
+        "finished_at": None,
+        "updated_at": now,
+        "heartbeat_at": now,
+        "runner": runner[:200],
+    }
+
+
+def claim(session: Session, job_id: str, *, runner: str) -> bool:
+    """Move a PENDING job that still has attempts left to STARTED, run by ``runner``."""
     statement = (
         update(Job)
         .where(
             Job.id == job_id,
-            Job.state.in_(from_states),
+            Job.state == JobState.PENDING,
+            Job.attempts < Job.max_attempts,
+            Job.cancel_requested.is_(False),
+        )
+        .values(**_started_values(runner))
+    )
+    return _execute(session, statement) == 1
+
+
+def claim_lost(session: Session, job_id: str, *, attempt: int, runner: str) -> bool:
+    """Start again a STARTED job whose attempt ``attempt`` is known to have lost its worker.
+
+    The attempt number makes it once-only: two redeliveries of one message cannot both win,
+    nor one win against a reaper that already moved the job on.
+    """
+    statement = (
+        update(Job)
+        .where(
+            Job.id == job_id,
+            Job.state == JobState.STARTED,
+            Job.attempts == attempt,
+            Job.attempts < Job.max_attempts,
+            Job.cancel_requested.is_(False),
+        )
+        .values(**_started_values(runner))
+    )
+    return _execute(session, statement) == 1
+
+
+def beat(session: Session, job_id: str, *, attempt: int) -> bool:
+    """Mark attempt ``attempt`` of a job alive; False once the job is no longer that attempt's."""
+    now = utcnow()
+    statement = (
+        update(Job)
+        .where(Job.id == job_id, Job.state == JobState.STARTED, Job.attempts == attempt)
+        .values(heartbeat_at=now)
+    )
+    return _execute(session, statement) == 1
+
+
+def _stopped_beating(cutoff: datetime) -> Any:
+    # A row started by a version without heartbeats has none: its start time stands in.
+    return or_(
+        Job.heartbeat_at < cutoff,
+        and_(Job.heartbeat_at.is_(None), Job.started_at < cutoff),
+    )
+
+
+def stale_started(session: Session, *, cutoff: datetime, limit: int = 100) -> Sequence[Job]:
+    """STARTED jobs not marked alive since ``cutoff``, oldest first."""
+    statement = (
+        select(Job)
+        .where(Job.state == JobState.STARTED, _stopped_beating(cutoff))
+        .order_by(Job.started_at, Job.id)
+        .limit(limit)
+    )
+    return session.scalars(statement).all()
+
+
+def _lost_attempt(job_id: str, attempt: int, cutoff: datetime | None) -> list[Any]:
+    conditions: list[Any] = [
+        Job.id == job_id,
+        Job.state == JobState.STARTED,
+        Job.attempts == attempt,
+    ]
+    if cutoff is not None:
+        # Checked again in the UPDATE: a beat that came after the SELECT keeps the job.
+        conditions.append(_stopped_beating(cutoff))
+    return conditions
+
+
+def requeue_lost(
+    session: Session, job_id: str, *, attempt: int, cutoff: datetime | None, message: str
+) -> bool:
+    """Put back to PENDING a job whose attempt ``attempt`` lost its worker (still counted)."""
+    statement = (
+        update(Job)
+        .where(
+            *_lost_attempt(job_id, attempt, cutoff),
             Job.attempts < Job.max_attempts,
             Job.cancel_requested.is_(False),
         )
         .values(
-            state=JobState.STARTED,
-            attempts=Job.attempts + 1,
-            progress=0.0,
-            message=None,
-            started_at=now,
-            finished_at=None,
+            state=JobState.PENDING,
+            message=message[:MESSAGE_MAX],
+            started_at=None,
+            heartbeat_at=None,
+            runner=None,
+            updated_at=utcnow(),
+        )
+    )
+    return _execute(session, statement) == 1
+
+
+def fail_lost(
+    session: Session,
+    job_id: str,
+    *,
+    attempt: int,
+    cutoff: datetime | None,
+    state: str,
+    error: str | None,
+    message: str,
+) -> bool:
+    """End (FAILURE, or REVOKED when cancelled) a job whose attempt ``attempt`` lost its worker."""
+    now = utcnow()
+    statement = (
+        update(Job)
+        .where(*_lost_attempt(job_id, attempt, cutoff))
+        .values(
+            state=state,
+            error=error,
+            message=message[:MESSAGE_MAX],
+            finished_at=now,
             updated_at=now,
         )
     )
@@ -137,7 +258,11 @@ def finish(
     result: dict[str, Any] | None = None,
     error: str | None = None,
     progress: float | None = None,
+    message: str | None = None,
+    attempt: int | None = None,
 ) -> bool:
+    """End a job; with ``attempt``, only if the job is still that attempt (not re-queued and
+    started again elsewhere after its worker was taken for lost)."""
     now = utcnow()
     values: dict[str, Any] = {
         "state": state,
@@ -148,29 +273,49 @@ def finish(
     }
     if progress is not None:
         values["progress"] = progress
-    statement = update(Job).where(Job.id == job_id, Job.state.in_(from_states)).values(**values)
+    if message is not None:
+        values["message"] = message[:MESSAGE_MAX]
+    conditions: list[Any] = [Job.id == job_id, Job.state.in_(from_states)]
+    if attempt is not None:
+        conditions.append(Job.attempts == attempt)
+    statement = update(Job).where(*conditions).values(**values)
     return _execute(session, statement) == 1
 
 
-def release(session: Session, job_id: str) -> bool:
+def release(session: Session, job_id: str, *, attempt: int | None = None) -> bool:
     """Put a STARTED job back to PENDING without counting the interrupted attempt."""
+    conditions: list[Any] = [Job.id == job_id, Job.state == JobState.STARTED]
+    if attempt is not None:
+        conditions.append(Job.attempts == attempt)
     statement = (
         update(Job)
-        .where(Job.id == job_id, Job.state == JobState.STARTED)
+        .where(*conditions)
         .values(
             state=JobState.PENDING,
             attempts=Job.attempts - 1,
             started_at=None,
+            heartbeat_at=None,
+            runner=None,
             updated_at=utcnow(),
         )
     )
     return _execute(session, statement) == 1
 
 
-def set_progress(session: Session, job_id: str, fraction: float, message: str | None) -> bool:
+def set_progress(
+    session: Session,
+    job_id: str,
+    fraction: float,
+    message: str | None,
+    *,
+    attempt: int | None = None,
+) -> bool:
+    conditions: list[Any] = [Job.id == job_id, Job.state == JobState.STARTED]
+    if attempt is not None:
+        conditions.append(Job.attempts == attempt)
     statement = (
         update(Job)
-        .where(Job.id == job_id, Job.state == JobState.STARTED)
+        .where(*conditions)
         .values(
             progress=fraction,
             message=None if message is None else message[:MESSAGE_MAX],
@@ -209,17 +354,6 @@ def request_cancel(session: Session, job_id: str) -> bool:
     return _execute(session, statement) == 1
 
 
-def revoke_cancelled_started(session: Session) -> int:
-    """Finish, as REVOKED, STARTED jobs whose cancellation was asked for before a crash."""
-    now = utcnow()
-    statement = (
-        update(Job)
-        .where(Job.state == JobState.STARTED, Job.cancel_requested.is_(True))
-        .values(state=JobState.REVOKED, finished_at=now, updated_at=now)
-    )
-    return _execute(session, statement)
-
-
 def give_up_exhausted(session: Session, *, states: Sequence[str]) -> int:
     """Fail every job in ``states`` that has used all of its attempts."""
     now = utcnow()
@@ -232,13 +366,10 @@ def give_up_exhausted(session: Session, *, states: Sequence[str]) -> int:
     return _execute(session, statement)
 
 
-def requeue_started(session: Session) -> int:
-    statement = (
-        update(Job)
-        .where(Job.state == JobState.STARTED)
-        .values(state=JobState.PENDING, started_at=None, updated_at=utcnow())
-    )
-    return _execute(session, statement)
+def started_jobs(session: Session) -> Sequence[Job]:
+    return session.scalars(
+        select(Job).where(Job.state == JobState.STARTED).order_by(Job.created_at, Job.id)
+    ).all()
 
 
 def pending_ids(session: Session, *, created_before: datetime | None = None) -> Sequence[str]:

@@ -11,15 +11,18 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from modelyard.db import Database
-from modelyard.jobs import registry, repository
+from modelyard.config import JobsSettings, Settings
+from modelyard.db import Database, utcnow
+from modelyard.jobs import liveness, registry, repository
 from modelyard.jobs.context import JobContext
 from modelyard.jobs.exceptions import JobCancelled, JobFailed, JobInterrupted
-from modelyard.jobs.models import Job, JobState
+from modelyard.jobs.liveness import Heartbeat, LostAttempt
+from modelyard.jobs.models import JobState
 
 __all__ = ["ERROR_MAX", "recover_unfinished", "run_job"]
 
@@ -47,15 +50,29 @@ def run_job(
     *,
     redelivered: bool = False,
     stopping: Callable[[], bool] = _never,
+    settings: Settings | None = None,
 ) -> str | None:
     """Run job ``job_id`` if it is still to be run; return its final state, or None if skipped.
 
-    ``redelivered`` says the broker hands the job over again because the worker that had it
-    was lost: only then may a STARTED job be claimed again.
+    ``redelivered`` says the broker hands the job over again, perhaps because the worker that
+    had it was lost: a STARTED job is then taken over only if its worker is known to be gone
+    (its heartbeat stopped, or its process of this host no longer exists). A job still beating
+    is running elsewhere (the broker's visibility timeout ran out, say) and is left alone.
     """
-    claimed = _claim(database, job_id, redelivered=redelivered)
+    jobs = settings.jobs if settings is not None else JobsSettings()
+    claimed = _claim(database, job_id, redelivered=redelivered, jobs=jobs, settings=settings)
     if claimed is None:
         return None
+    with Heartbeat(database, job_id, claimed.attempt, jobs.heartbeat_seconds) as heartbeat:
+
+        def stop_asked() -> bool:
+            return stopping() or heartbeat.lost.is_set()
+
+        return _run_claimed(database, claimed, stop_asked)
+
+
+def _run_claimed(database: Database, claimed: _Claimed, stopping: Callable[[], bool]) -> str | None:
+    job_id, attempt = claimed.id, claimed.attempt
     body = registry.get_body(claimed.kind)
     if body is None:
         # The worker was started without the module that registers this kind.
@@ -66,7 +83,7 @@ def run_job(
             extra={"job_id": job_id, "kind": claimed.kind},
         )
         return _finish(
-            database, job_id, JobState.FAILURE, error=f"unknown job kind {claimed.kind!r}"
+            database, job_id, attempt, JobState.FAILURE, error=f"unknown job kind {claimed.kind!r}"
         )
 
     context = JobContext(
@@ -88,9 +105,9 @@ def run_job(
     try:
         result = body(context)
     except JobInterrupted:
-        return _release(database, job_id)
+        return _release(database, job_id, attempt)
     except JobCancelled:
-        return _finish(database, job_id, JobState.REVOKED)
+        return _finish(database, job_id, attempt, JobState.REVOKED)
     except JobFailed as exc:
         log.info(
             "job %s failed: %s",
@@ -98,45 +115,59 @@ def run_job(
             exc,
             extra={"job_id": job_id, "kind": claimed.kind, "error": str(exc)},
         )
-        return _finish(database, job_id, JobState.FAILURE, error=_short(str(exc) or "job failed"))
+        return _finish(
+            database, job_id, attempt, JobState.FAILURE, error=_short(str(exc) or "job failed")
+        )
     except Exception as exc:
         # The traceback goes to the log only: it can hold paths, SQL and values that are
         # not the client's business.
         log.exception("job %s raised", job_id, extra={"job_id": job_id, "kind": claimed.kind})
-        return _finish(database, job_id, JobState.FAILURE, error=_describe(exc))
+        return _finish(database, job_id, attempt, JobState.FAILURE, error=_describe(exc))
 
     if context.stop_seen:
-        return _release(database, job_id)
+        return _release(database, job_id, attempt)
     if context.cancel_seen:
-        return _finish(database, job_id, JobState.REVOKED)
+        return _finish(database, job_id, attempt, JobState.REVOKED)
     problem = _result_problem(result)
     if problem is not None:
         log.error("job %s: %s", job_id, problem, extra={"job_id": job_id, "kind": claimed.kind})
-        return _finish(database, job_id, JobState.FAILURE, error=problem)
-    return _finish(database, job_id, JobState.SUCCESS, result=result, progress=1.0)
+        return _finish(database, job_id, attempt, JobState.FAILURE, error=problem)
+    return _finish(database, job_id, attempt, JobState.SUCCESS, result=result, progress=1.0)
 
 
-def recover_unfinished(database: Database) -> list[str]:
+def recover_unfinished(database: Database, settings: Settings | None = None) -> list[str]:
     """Make the table consistent after a crash and return the ids of jobs to run again.
 
     Only the executor that owns every job of the database may call this: a STARTED row is
     taken to mean "was running when the process died".
     """
-    repair_after_crash(database)
+    repair_after_crash(database, settings)
     return pending_jobs(database)
 
 
-def repair_after_crash(database: Database) -> None:
-    """The first half of ``recover_unfinished``: cancelled or exhausted jobs end, STARTED ones
-    go back to PENDING. Once, before any process of the machine runs a job."""
+def repair_after_crash(database: Database, settings: Settings | None = None) -> None:
+    """The first half of ``recover_unfinished``: each STARTED job's attempt ended with the
+    process that ran it, so it is re-queued while it has attempts left, else failed with that
+    reason (REVOKED if its cancellation was asked for), its domain told to close what it left
+    open (an MLflow run). Once, before any process of the machine runs a job."""
+    if settings is not None:
+        # The domains' hooks that close what an abandoned job left open come with them.
+        registry.load_task_modules(settings.jobs.task_modules)
     with database.session() as session:
-        revoked = repository.revoke_cancelled_started(session)
-        gave_up = repository.give_up_exhausted(session, states=(JobState.PENDING, JobState.STARTED))
-        requeued = repository.requeue_started(session)
-    if revoked or gave_up or requeued:
+        gave_up = repository.give_up_exhausted(session, states=(JobState.PENDING,))
+        started = [LostAttempt.of(job) for job in repository.started_jobs(session)]
+    outcomes = [
+        liveness.end_lost(database, job, cutoff=None, resubmit=None, settings=settings)
+        for job in started
+    ]
+    if gave_up or started:
         log.warning(
             "recovered unfinished jobs",
-            extra={"revoked": revoked, "failed": gave_up, "requeued": requeued},
+            extra={
+                "revoked": outcomes.count(JobState.REVOKED),
+                "failed": gave_up + outcomes.count(JobState.FAILURE),
+                "requeued": outcomes.count(JobState.PENDING),
+            },
         )
 
 
@@ -147,43 +178,71 @@ def pending_jobs(database: Database) -> list[str]:
         return list(repository.pending_ids(session))
 
 
-def _claim(database: Database, job_id: str, *, redelivered: bool) -> _Claimed | None:
-    from_states = (JobState.PENDING, JobState.STARTED) if redelivered else (JobState.PENDING,)
+def _claim(
+    database: Database,
+    job_id: str,
+    *,
+    redelivered: bool,
+    jobs: JobsSettings,
+    settings: Settings | None,
+) -> _Claimed | None:
+    runner = liveness.runner_id()
+    lost: LostAttempt | None = None
     with database.session() as session:
-        won = repository.claim(session, job_id, from_states=from_states)
+        won = repository.claim(session, job_id, runner=runner)
         job = repository.get(session, job_id)
         if job is None:
             log.info("job %s is gone; skipped", job_id, extra={"job_id": job_id})
             return None
+        if not won and redelivered and job.state == JobState.STARTED:
+            cutoff = utcnow() - timedelta(seconds=jobs.stale_seconds)
+            stopped = job.heartbeat_at is None or job.heartbeat_at < cutoff
+            if stopped or liveness.process_is_gone(job.runner):
+                # Its worker is gone: this delivery takes its place at once.
+                won = repository.claim_lost(session, job_id, attempt=job.attempts, runner=runner)
+                if not won:
+                    lost = LostAttempt.of(job)
+                job = repository.get(session, job_id)
+                if job is None:
+                    return None
         if won:
             return _Claimed(job.id, job.kind, job.owner_id, dict(job.params), job.attempts)
-        _explain_lost_claim(session, job, redelivered=redelivered)
+        if lost is None:
+            _explain_lost_claim(session, job.id, job.state, job.cancel_requested, job.attempts)
+            return None
+    # Out of attempts, or cancelled: the lost attempt was the last.
+    liveness.end_lost(database, lost, cutoff=None, resubmit=None, settings=settings)
     return None
 
 
-def _explain_lost_claim(session: Session, job: Job, *, redelivered: bool) -> None:
-    """Close a job the claim refused when nobody else will; otherwise leave it alone."""
-    resumable = job.state == JobState.PENDING or (redelivered and job.state == JobState.STARTED)
-    if not resumable:
+def _explain_lost_claim(
+    session: Session, job_id: str, state: str, cancel_requested: bool, attempts: int
+) -> None:
+    """Close a PENDING job the claim refused when nobody else will; otherwise leave it alone."""
+    if state != JobState.PENDING:
         # Finished, revoked before it started, or running elsewhere.
-        log.info(
-            "job %s is %s; skipped", job.id, job.state, extra={"job_id": job.id, "state": job.state}
-        )
+        log.info("job %s is %s; skipped", job_id, state, extra={"job_id": job_id, "state": state})
         return
-    from_states = (job.state,)
-    if job.cancel_requested:
-        repository.finish(session, job.id, state=JobState.REVOKED, from_states=from_states)
-    elif job.attempts >= job.max_attempts:
-        error = f"gave up after {job.attempts} attempts"
-        log.warning("job %s: %s", job.id, error, extra={"job_id": job.id, "attempts": job.attempts})
+    from_states = (state,)
+    if cancel_requested:
+        repository.finish(session, job_id, state=JobState.REVOKED, from_states=from_states)
+    else:
+        error = f"gave up after {attempts} attempts"
+        log.warning("job %s: %s", job_id, error, extra={"job_id": job_id, "attempts": attempts})
         repository.finish(
-            session, job.id, state=JobState.FAILURE, from_states=from_states, error=error
+            session,
+            job_id,
+            state=JobState.FAILURE,
+            from_states=from_states,
+            error=error,
+            message=f"failed: {error}",
         )
 
 
 def _finish(
     database: Database,
     job_id: str,
+    attempt: int,
     state: str,
     *,
     result: dict[str, Any] | None = None,
@@ -191,8 +250,22 @@ def _finish(
     progress: float | None = None,
 ) -> str | None:
     with database.session() as session:
+        message = None
+        if state in (JobState.FAILURE, JobState.REVOKED):
+            # The last progress message said what the job was doing, not how it ended.
+            job = repository.get(session, job_id)
+            context = liveness.where_it_was(job.progress, job.message) if job else None
+            verb = f"failed: {error}" if state == JobState.FAILURE else "cancelled"
+            message = f"{verb} ({context})" if context else verb
         done = repository.finish(
-            session, job_id, state=state, result=result, error=error, progress=progress
+            session,
+            job_id,
+            state=state,
+            result=result,
+            error=error,
+            progress=progress,
+            message=message,
+            attempt=attempt,
         )
     if not done:
         log.info("job %s vanished while running", job_id, extra={"job_id": job_id})
@@ -201,11 +274,20 @@ def _finish(
     return state
 
 
-def _release(database: Database, job_id: str) -> str | None:
+def _release(database: Database, job_id: str, attempt: int) -> str | None:
     with database.session() as session:
-        released = repository.release(session, job_id)
+        released = repository.release(session, job_id, attempt=attempt)
+    if not released:
+        # Its heartbeat had stopped long enough for a reaper to end or re-queue this attempt.
+        log.warning(
+            "job %s: attempt %d was taken for lost; stopped",
+            job_id,
+            attempt,
+            extra={"job_id": job_id, "attempt": attempt},
+        )
+        return None
     log.info("job %s interrupted by shutdown; back to PENDING", job_id, extra={"job_id": job_id})
-    return JobState.PENDING if released else None
+    return JobState.PENDING
 
 
 def _short(text: str) -> str:

@@ -33,3 +33,7 @@ class JobRead(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+    heartbeat_at: datetime | None = Field(
+        default=None,
+        description="When the process running it last said it was alive (while STARTED).",
+    )

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from modelyard.db import after_commit
+from modelyard.db import after_commit, normalize_database_url
 from modelyard.jobs import registry, repository
 from modelyard.jobs.exceptions import (
     JobAlreadyFinished,
@@ -22,6 +22,7 @@ from modelyard.jobs.exceptions import (
     UnserializableParams,
 )
 from modelyard.jobs.executors import JobExecutor
+from modelyard.jobs.liveness import AbandonedJob, run_abandon_hook
 from modelyard.jobs.models import Job, JobState
 from modelyard.jobs.schemas import JobRead
 from modelyard.schemas import Page
@@ -121,9 +122,17 @@ def cancel_job(session: Session, job_id: str, *, caller: Caller) -> Job:
         raise JobAlreadyFinished(f"job {job_id!r} is already {job.state}")
     # Each step is conditional on the state it expects; a job that moves on between the read
     # above and the write (a worker claims it, it finishes) falls through to the next case.
-    if not repository.revoke_pending(session, job_id) and not repository.request_cancel(
-        session, job_id
-    ):
+    if repository.revoke_pending(session, job_id):
+        # Its body never runs, so it cannot close what the job's domain opened for it (a
+        # training's MLflow run); its hook does, once the revocation is committed.
+        url = normalize_database_url(
+            session.get_bind().engine.url.render_as_string(hide_password=False)
+        )
+        ended = AbandonedJob(
+            job.id, job.kind, dict(job.params), JobState.REVOKED, "cancelled", url, None, None
+        )
+        after_commit(session, partial(run_abandon_hook, ended))
+    elif not repository.request_cancel(session, job_id):
         refreshed = repository.get(session, job_id)
         state = refreshed.state if refreshed is not None else JobState.REVOKED
         raise JobAlreadyFinished(f"job {job_id!r} is already {state}")

@@ -13,12 +13,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from modelyard.jobs import JobCancelled, JobContext, JobFailed
+from modelyard.jobs import JobCancelled, JobContext, JobFailed, JobState
 from modelyard.jobs.exceptions import JobInterrupted
+from modelyard.jobs.liveness import AbandonedJob
 from modelyard.training import repository, service
 from modelyard.training.datasets import decode_corpus
 from modelyard.training.plots import confusion_matrix_png
-from modelyard.training.runtime import TrainingRuntime, runtime_for
+from modelyard.training.runtime import TrainingRuntime, runtime_for, tracker_for
 from modelyard.training.trainers import (
     TrainerUnavailable,
     encoder_reference,
@@ -28,7 +29,7 @@ from modelyard.training.trainers import (
     train,
 )
 
-__all__ = ["run_training"]
+__all__ = ["end_abandoned_run", "run_training"]
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,11 @@ def run_training(ctx: JobContext) -> dict[str, Any]:
     run_id = str(ctx.params["run_id"])
     try:
         return _train(ctx, runtime, run_id)
-    except (JobCancelled, JobInterrupted):
+    except JobInterrupted:
+        # The job goes back to PENDING and trains again into this run (or, if its worker was
+        # taken for lost, whoever ended the job ended the run): it is not over yet.
+        raise
+    except JobCancelled:
         runtime.tracker.finish(run_id, "KILLED")
         raise
     except BaseException:
@@ -64,6 +69,32 @@ def run_training(ctx: JobContext) -> dict[str, Any]:
         except Exception:
             log.exception("run %s: could not mark the MLflow run failed", run_id)
         raise
+
+
+def end_abandoned_run(job: AbandonedJob) -> None:
+    """End the MLflow run of a training job whose body never got to (its worker died, or the
+    server crashed under it): FAILED, or KILLED if it had been cancelled, with an end time.
+
+    Called by whichever process noticed (a reaper, a redelivered message, the start-up repair),
+    often not the one that trained: the run id is in the job's parameters, the tracking store
+    in the settings. A run the body did end (it finished, then the process died before the job
+    row said so) is left as it is.
+    """
+    run_id = str(job.params.get("run_id", ""))
+    if not run_id:
+        return
+    tracker = tracker_for(job.database_url, job.settings)
+    view = tracker.get_run(run_id)
+    if view is None or view.status != "RUNNING":
+        return
+    tracker.finish(run_id, "KILLED" if job.state == JobState.REVOKED else "FAILED")
+    log.warning(
+        "run %s: its job %s was abandoned (%s); the MLflow run ended",
+        run_id,
+        job.id,
+        job.reason,
+        extra={"run_id": run_id, "job_id": job.id},
+    )
 
 
 def _train(ctx: JobContext, runtime: TrainingRuntime, run_id: str) -> dict[str, Any]:

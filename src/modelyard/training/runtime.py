@@ -20,7 +20,14 @@ from modelyard.training import embedding
 from modelyard.training.tracking import Tracker, embedded_uris
 from modelyard.training.trainers import TextModel
 
-__all__ = ["ModelCache", "TrainingRuntime", "build_runtime", "register_runtime", "runtime_for"]
+__all__ = [
+    "ModelCache",
+    "TrainingRuntime",
+    "build_runtime",
+    "register_runtime",
+    "runtime_for",
+    "tracker_for",
+]
 
 
 class ModelCache:
@@ -144,3 +151,14 @@ def runtime_for(database_url: str) -> TrainingRuntime:
         if runtime is None:
             runtime = _runtimes[database_url] = build_runtime(Settings())
         return runtime
+
+
+def tracker_for(database_url: str, settings: Settings | None) -> Tracker:
+    """The tracking store of this database's runtime if the process has one, else the one
+    ``settings`` name (the parent of ``serve --workers N`` repairs jobs before any runtime
+    exists, and its settings may come from flags rather than the environment)."""
+    with _lock:
+        runtime = _runtimes.get(database_url)
+    if runtime is not None:
+        return runtime.tracker
+    return build_tracker(settings if settings is not None else Settings())

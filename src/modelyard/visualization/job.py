@@ -21,7 +21,8 @@ from sklearn.neighbors import NearestNeighbors
 
 from modelyard.db import utcnow
 from modelyard.errors import ModelyardError
-from modelyard.jobs import JobContext
+from modelyard.jobs import JobContext, JobState
+from modelyard.jobs.liveness import AbandonedJob
 from modelyard.registry import service as registry
 from modelyard.registry.loaders import ModelRuntime
 from modelyard.registry.schemas import ServingTarget
@@ -38,7 +39,14 @@ from modelyard.visualization.features import (
 from modelyard.visualization.runtime import VisualizationRuntime, runtime_for
 from modelyard.visualization.schemas import ProjectionParams
 
-__all__ = ["Outcome", "class_labels", "counterfactuals", "neighbours", "run_projection"]
+__all__ = [
+    "Outcome",
+    "class_labels",
+    "counterfactuals",
+    "end_abandoned_projection",
+    "neighbours",
+    "run_projection",
+]
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +101,20 @@ def _finish(ctx: JobContext, projection_id: str, state: str, **values: Any) -> b
     with ctx.database.session() as session:
         return repository.finish(
             session, projection_id, state=state, finished_at=utcnow(), **values
+        )
+
+
+def end_abandoned_projection(job: AbandonedJob) -> None:
+    """Record the end of a projection whose job's worker died: ERROR with the reason."""
+    projection_id = str(job.params.get("projection_id", ""))
+    if not projection_id or job.database is None:
+        # Without a database of its own (a cancel before it started) the projection shows
+        # its job's end, which says the same.
+        return
+    message = "the projection was cancelled" if job.state == JobState.REVOKED else f"{job.reason}"
+    with job.database.session() as session:
+        repository.finish(
+            session, projection_id, state="ERROR", finished_at=utcnow(), message=message
         )
 
 

@@ -10,9 +10,10 @@ from typing import Any
 
 from modelyard.config import Settings
 from modelyard.jobs import JobContext, job_task
+from modelyard.jobs.liveness import AbandonedJob, on_abandoned
 from modelyard.jobs.registry import on_worker_start
 
-__all__ = ["PROJECT_JOB", "prepare_worker", "project"]
+__all__ = ["PROJECT_JOB", "end_abandoned_projection", "prepare_worker", "project"]
 
 PROJECT_JOB = "visualization.project"
 
@@ -22,6 +23,14 @@ def project(ctx: JobContext) -> dict[str, Any]:
     from modelyard.visualization.job import run_projection  # heavy: see the module's docstring
 
     return run_projection(ctx)
+
+
+@on_abandoned(PROJECT_JOB)
+def end_abandoned_projection(job: AbandonedJob) -> None:
+    """Its worker died mid-projection (or a crash left it): the projection ends ERROR, saying so."""
+    from modelyard.visualization.job import end_abandoned_projection as end
+
+    end(job)
 
 
 @on_worker_start
