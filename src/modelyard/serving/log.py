@@ -39,6 +39,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy import exc as sa_exc
 
 from modelyard.db import Database
@@ -87,6 +88,7 @@ class RequestLogWriter:
         self._wake = threading.Event()
         self._progress = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._connection: Connection | None = None  # the writer thread's own
         self.dropped = 0
         self.written = 0
 
@@ -201,6 +203,7 @@ class RequestLogWriter:
                     taken = self._submitted
                     self._idle = False
                 elif self._stopping:
+                    self._close_connection()
                     return
                 else:
                     # Checked and marked under the lock: a durable entry queued after this
@@ -228,6 +231,27 @@ class RequestLogWriter:
                     self._processed = max(self._processed, taken)
                     self._progress.notify_all()
 
+    def _insert(self, rows: list[dict[str, Any]]) -> None:
+        """One transaction on the writer's own connection, kept from batch to batch: with a
+        commit per batch, batches are small under light load, and a pool checkout and an ORM
+        session per batch cost more than their rows (bench/README.md, 2026-12-06). A failed
+        transaction drops the connection; the next batch checks out a fresh one."""
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = self._database.engine.connect()
+        try:
+            with connection.begin():
+                repository.insert_logs(connection, rows)
+        except BaseException:
+            self._close_connection()
+            raise
+
+    def _close_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with suppress(Exception):
+                connection.close()
+
     def _write_all(self, entries: list[dict[str, Any]]) -> _Outcome:
         failures = [
             outcome
@@ -245,8 +269,7 @@ class RequestLogWriter:
         if not batch:
             return None
         try:
-            with self._database.session() as session:
-                repository.insert_logs(session, batch)
+            self._insert(batch)
             self.written += len(batch)
             return None
         except Exception as exc:
@@ -257,8 +280,7 @@ class RequestLogWriter:
         failed: set[str] = set()
         for index, entry in enumerate(batch):
             try:
-                with self._database.session() as session:
-                    repository.insert_logs(session, [entry])
+                self._insert([entry])
                 self.written += 1
             except (sa_exc.OperationalError, sa_exc.TimeoutError) as exc:
                 # The database, not this row (unreachable, locked, out of space): the rest
