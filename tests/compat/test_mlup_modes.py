@@ -10,7 +10,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select, text
 
+from modelyard.db import Database
+from modelyard.serving.models import PredictionLog
 from tests.compat.mlup_support import (
     ROWS,
     Exploding,
@@ -222,3 +225,54 @@ def test_the_modes_are_stored_on_the_version_so_every_face_agrees(serve: Serve) 
     assert native.json()["predictions"] == root.json()["predict_result"]
     core = client.app.state.serving  # type: ignore[attr-defined]
     assert len(core._dispatchers) == 1  # one dispatcher for both faces
+
+
+class TestAnAnswerIsLoggedBeforeItIsSent:
+    """mlup's /predict, its /get-predict and the root /predict answer only what the request
+    log holds (the log's timer set to a minute: a merely queued entry is not there yet), and a
+    log that cannot be written is mlup's 503 with Retry-After, not an unlogged answer."""
+
+    @pytest.fixture
+    def serving_overrides(self) -> dict[str, object]:
+        return {"serving": {"log_flush_ms": 60_000}}
+
+    @staticmethod
+    def in_log(database: Database, predict_id: str) -> bool:
+        with database.session() as session:
+            found = select(PredictionLog.status).where(PredictionLog.predict_id == predict_id)
+            return session.scalar(found) == 200
+
+    @pytest.mark.parametrize("mode", ["direct", "batching"])
+    def test_each_answer_is_in_the_log_when_it_arrives(
+        self, serve: Serve, database: Database, mode: str
+    ) -> None:
+        client = serve(skops_classifier(6), mode=mode, batch_worker_timeout=0.01)
+        answered = client.post("/predict", json={"X": ROWS})
+        assert answered.status_code == 200, answered.text
+        assert self.in_log(database, answered.headers["X-Predict-Id"])
+
+        # is_long_predict: the queue and batching modes only.
+        long_mode = "queue" if mode == "direct" else mode
+        long = serve(skops_classifier(6), mode=long_mode, is_long_predict=True, name="long")
+        predict_id = long.post("/predict", json={"X": ROWS}).json()["predict_id"]
+        result = _fetch_when_done(long, predict_id)
+        assert result.status_code == 200, result.text
+        assert self.in_log(database, predict_id)
+
+    def test_a_log_that_cannot_be_written_is_mlups_503(
+        self, serve: Serve, database: Database
+    ) -> None:
+        client = serve(skops_classifier(6), mode="batching", batch_worker_timeout=0.01)
+        with database.engine.begin() as connection:
+            connection.execute(text("ALTER TABLE prediction_logs RENAME TO prediction_logs_away"))
+        try:
+            refused = client.post("/predict", json={"X": ROWS})
+        finally:
+            with database.engine.begin() as connection:
+                connection.execute(
+                    text("ALTER TABLE prediction_logs_away RENAME TO prediction_logs")
+                )
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["Retry-After"]
+        is_mlup_error(refused.json(), refused)
+        assert refused.json()["detail"][0]["type"] == "request_log_unavailable"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelyard.db import Database
 from modelyard.registry.schemas import ServingTarget
+from modelyard.serving.log import RequestLogWriter
 
 
 def serving_target(**fields: Any) -> ServingTarget:
@@ -24,3 +26,17 @@ def serving_target(**fields: Any) -> ServingTarget:
         "sha256": "0" * 64,
     }
     return ServingTarget(**{**values, **fields})
+
+
+def recording_log(database: Database) -> tuple[RequestLogWriter, list[dict[str, Any]]]:
+    """A request log that keeps its entries in a list instead of writing them: for tests of
+    what a core logs (or of how it calls models), not of writing the log (test_log_durable)."""
+    writer = RequestLogWriter(database, queue_size=1000, flush_rows=100, flush_ms=100)
+    entries: list[dict[str, Any]] = []
+
+    async def commit(entry: dict[str, Any], **_: Any) -> None:
+        entries.append(entry)
+
+    writer.submit = entries.append  # type: ignore[method-assign]
+    writer.commit = commit  # type: ignore[method-assign]
+    return writer, entries

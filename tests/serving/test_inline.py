@@ -7,7 +7,6 @@ import contextlib
 import json
 import threading
 import time
-from typing import Any
 
 import numpy as np
 
@@ -16,9 +15,8 @@ from modelyard.db import Database
 from modelyard.registry.loaders import Prediction
 from modelyard.serving.cache import ModelCache
 from modelyard.serving.exceptions import InvalidPredictInput
-from modelyard.serving.log import RequestLogWriter
 from modelyard.serving.service import INLINE_MAX_BODY_BYTES, ServingCore
-from tests.serving.helpers import serving_target
+from tests.serving.helpers import recording_log, serving_target
 
 TARGET = serving_target()
 ONE_ROW = b'{"X": [[1, 2]]}'
@@ -52,7 +50,7 @@ class Model:
 def serve(database: Database, model: Model, bodies: list[bytes], budget: float = 0.01) -> None:
     core = ServingCore(
         ModelCache(4, lambda target: model),  # type: ignore[arg-type, return-value]
-        RequestLogWriter(database, queue_size=1000, flush_rows=100, flush_ms=100),
+        recording_log(database)[0],
         max_rows=10_000,
         inline_budget_seconds=budget,
     )
@@ -118,9 +116,7 @@ def test_a_model_that_waits_stops_running_on_the_loop(database: Database) -> Non
 
 def test_inline_requests_are_logged_like_the_others(database: Database) -> None:
     model = Model()
-    entries: list[dict[str, Any]] = []
-    writer = RequestLogWriter(database, queue_size=1000, flush_rows=100, flush_ms=100)
-    writer.submit = entries.append  # type: ignore[method-assign]
+    writer, entries = recording_log(database)
     core = ServingCore(
         ModelCache(4, lambda target: model),  # type: ignore[arg-type, return-value]
         writer,
@@ -144,8 +140,7 @@ def test_inline_requests_are_logged_like_the_others(database: Database) -> None:
 def test_by_default_no_model_call_runs_on_the_event_loop(database: Database) -> None:
     assert ServingSettings().inline_budget_ms == 0  # the issue: model calls never block the loop
     model = Model()
-    writer = RequestLogWriter(database, queue_size=1000, flush_rows=100, flush_ms=100)
-    writer.submit = lambda entry: None  # type: ignore[method-assign]
+    writer, _ = recording_log(database)
     core = ServingCore(
         ModelCache(4, lambda target: model),  # type: ignore[arg-type, return-value]
         writer,

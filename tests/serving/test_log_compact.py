@@ -18,12 +18,11 @@ from sqlalchemy import text
 from modelyard.db import Database
 from modelyard.registry.loaders import Prediction
 from modelyard.serving.cache import ModelCache
-from modelyard.serving.log import RequestLogWriter
 from modelyard.serving.models import LOG_MARKER, decode_logged
 from modelyard.serving.service import ServingCore
 from tests.helpers import Account
 from tests.registry.factories import register_ok, skops_classifier
-from tests.serving.helpers import serving_target
+from tests.serving.helpers import recording_log, serving_target
 
 
 def stored_inputs(client: TestClient) -> list[str]:
@@ -152,9 +151,7 @@ class DoublesItsInput:
 def test_the_log_keeps_the_input_the_model_was_given_not_what_it_made_of_it(
     database: Database,
 ) -> None:
-    writer = RequestLogWriter(database, queue_size=100, flush_rows=100, flush_ms=10)
-    entries: list[dict[str, Any]] = []
-    writer.submit = entries.append  # type: ignore[method-assign]
+    writer, entries = recording_log(database)
     model = DoublesItsInput()
     core = ServingCore(
         ModelCache(4, lambda target: model),  # type: ignore[arg-type, return-value]

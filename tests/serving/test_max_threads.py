@@ -18,10 +18,9 @@ from modelyard.db import Database
 from modelyard.registry.loaders import Prediction
 from modelyard.registry.schemas import ServingTarget
 from modelyard.serving.cache import ModelCache
-from modelyard.serving.log import RequestLogWriter
 from modelyard.serving.modes import DEFAULT_MAX_THREADS, ModeOptions, in_thread, shared_pool
 from modelyard.serving.service import ServingCore
-from tests.serving.helpers import serving_target
+from tests.serving.helpers import recording_log, serving_target
 
 ONE_ROW = b'{"X": [[1, 2]]}'
 
@@ -70,7 +69,7 @@ class Gated:
 def make_core(database: Database, models: dict[int, Gated]) -> ServingCore:
     return ServingCore(
         ModelCache(4, lambda t: models[t.version_id]),  # type: ignore[arg-type, return-value]
-        RequestLogWriter(database, queue_size=1000, flush_rows=100, flush_ms=100),
+        recording_log(database)[0],
         max_rows=10_000,
     )
 

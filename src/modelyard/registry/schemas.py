@@ -131,6 +131,15 @@ class ServingOptions(BaseModel):
         "turn. 1 suits a CPU-bound model (one Python thread runs at a time); more, a model that "
         "releases the GIL.",
     )
+    request_log: Literal["durable", "best_effort"] | None = Field(
+        default=None,
+        description="durable (the default): an answer is sent only once its request log entry "
+        "is committed, so every answered prediction is in the log, also after the server is "
+        "killed; when the log cannot be written the request gets 503 with Retry-After. "
+        "best_effort: the answer does not wait for the log; entries are written in batches "
+        "(every MODELYARD_SERVING_LOG_FLUSH_MS) and answers may be missing from the log after "
+        "a crash, or when its queue is full or the database is down.",
+    )
 
 
 class ServingTarget(BaseModel):

@@ -15,6 +15,7 @@ from modelyard.errors import (
 
 __all__ = [
     "InvalidPredictInput",
+    "LogUnavailable",
     "PredictFailed",
     "PredictTimeout",
     "PredictionNotFound",
@@ -68,6 +69,19 @@ class QueueFull(ServingError, ServiceUnavailable):
         self.retry_after = retry_after
 
 
+class LogUnavailable(ServingError, ServiceUnavailable):
+    """The request log cannot hold this answer's entry now (its queue is full, the database
+    refused it or cannot be reached): the answer is withheld rather than sent unlogged
+    (503 with Retry-After). Not raised for a version whose log is ``best_effort``."""
+
+    code = "request_log_unavailable"
+    message = "The request log cannot be written now; try again later"
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 1, **kwargs: Any) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)}, **kwargs)
+        self.retry_after = retry_after
+
+
 class ServingStopped(ServingError, ServiceUnavailable):
     code = "serving_stopped"
     message = "The model's dispatcher is shutting down; try again"
@@ -91,7 +105,14 @@ class PredictionNotFound(ServingError, NotFound):
 class StoredPredictError(ServingError):
     """An async prediction that ended in an error, raised again when its result is fetched."""
 
-    def __init__(self, status_code: int, code: str, message: str, details: Any = None) -> None:
-        super().__init__(message, details=details)
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, details=details, headers=headers)
         self.status_code = status_code
         self.code = code

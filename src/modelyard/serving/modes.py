@@ -66,6 +66,7 @@ __all__ = [
     "ModeOptions",
     "PredictCall",
     "QueueDispatcher",
+    "RequestLogMode",
     "build_dispatcher",
     "in_thread",
     "shared_pool",
@@ -75,6 +76,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Mode = Literal["direct", "queue", "batching"]
+RequestLogMode = Literal["durable", "best_effort"]
 MODES: tuple[Mode, ...] = ("direct", "queue", "batching")
 
 # A blocking model call (numpy matrix in, one prediction per row out); runs in a worker thread.
@@ -111,10 +113,17 @@ class ModeOptions:
     # worker threads this version's requests use at once (see the module's docstring);
     # None: no limit of its own (the process's shared pool of 40 threads)
     max_threads: int | None = DEFAULT_MAX_THREADS
+    # "durable": an answer waits for the commit of its log entry (serving.log); "best_effort":
+    # it does not, and may be missing from the log after a crash
+    request_log: RequestLogMode = "durable"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.request_log not in ("durable", "best_effort"):
+            raise ValueError(
+                f"request_log must be durable or best_effort, not {self.request_log!r}"
+            )
         for name in ("max_queue_size", "workers", "max_batch_rows", "result_ttl_seconds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Connection, Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from modelyard.serving.models import PredictionLog
@@ -17,9 +17,10 @@ __all__ = ["count_logs", "insert_logs", "list_logs"]
 _LOG_TABLE: Table = PredictionLog.__table__  # type: ignore[assignment]
 
 
-def insert_logs(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+def insert_logs(session: Session | Connection, rows: Sequence[dict[str, Any]]) -> None:
     # The table, not the class: a Core executemany, without the ORM's bulk bookkeeping per
-    # row (the request log writes one row per prediction).
+    # row (the request log writes one row per prediction). A Connection too: the log's writer
+    # keeps one of its own (serving.log).
     session.execute(insert(_LOG_TABLE), list(rows))
 
 

@@ -92,6 +92,8 @@ class AsyncResults:
                     "code": exc.code,
                     "message": exc.message,
                     "details": exc.details,
+                    # Retry-After of a 503, answered again with the stored error.
+                    "headers": exc.headers,
                 }
             except Exception as exc:
                 log.exception("async prediction %s failed", predict_id)
@@ -136,6 +138,7 @@ class AsyncResults:
                     str(record.get("code", "predict_error")),
                     str(record.get("message", "The model failed to predict")),
                     record.get("details"),
+                    headers=record.get("headers"),
                 )
             now = time.monotonic()
             if deadline is None:

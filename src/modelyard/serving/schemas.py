@@ -65,6 +65,7 @@ class EffectiveServing(BaseModel):
     result_ttl_seconds: int
     retry_after_seconds: int
     max_threads: int | None
+    request_log: str
 
 
 class ServingOptionsRead(BaseModel):

@@ -412,9 +412,12 @@ class ServingCore:
         user_id: int | None,
         source: str,
     ) -> PredictResult:
-        """Validate ``body`` (raw JSON bytes or decoded) against ``target`` and predict."""
+        """Validate ``body`` (raw JSON bytes or decoded) against ``target`` and predict.
+
+        Returns once the answer's log entry is committed (``serving.log``), unless the
+        version's log is ``best_effort``; raises ``LogUnavailable`` (503) when it cannot be.
+        """
         started = time.perf_counter()
-        status, error, output = 200, None, None
         # Filled in by the worker thread as far as it gets: the decoded body and its row count
         # (and, in direct mode, the encoded output).
         seen: dict[str, Any] = {"body": body, "n_rows": 0, "raw_size": _size(body)}
@@ -437,25 +440,60 @@ class ServingCore:
             else:
                 prediction = await dispatcher.wait(await self._submit(target, seen, dispatcher))
             encoded = seen.get("output") or encode_output(prediction)
-            output = RawJSON(encoded)
-            return PredictResult(predict_id, target, prediction, encoded)
-        except ModelyardError as exc:
-            status, error = exc.status_code, exc.message
+        except BaseException as exc:
+            # An error answer is logged but not waited for: the client got no prediction to
+            # lose, and a refusal (429, 503) must stay cheap under the load that causes it.
+            self._log_failure(target, seen, exc, predict_id, user_id, source, started)
             raise
-        finally:
-            self.log.submit(
-                self._entry(
-                    target,
-                    seen,
-                    predict_id=predict_id,
-                    user_id=user_id,
-                    source=source,
-                    status=status,
-                    error=error,
-                    output=output,
-                    started=started,
-                )
+        entry = self._entry(
+            target,
+            seen,
+            predict_id=predict_id,
+            user_id=user_id,
+            source=source,
+            status=200,
+            error=None,
+            output=RawJSON(encoded),
+            started=started,
+        )
+        await self._log_answer(dispatcher.options, entry)
+        return PredictResult(predict_id, target, prediction, encoded)
+
+    async def _log_answer(self, options: ModeOptions, entry: dict[str, Any]) -> None:
+        """Log an answered prediction: committed before the answer goes out (durable), or
+        queued (``best_effort``, the version's opt-in)."""
+        if options.request_log == "durable":
+            await self.log.commit(entry, retry_after=options.retry_after_seconds)
+        else:
+            self.log.submit(entry)
+
+    def _log_failure(
+        self,
+        target: ServingTarget,
+        seen: dict[str, Any],
+        exc: BaseException,
+        predict_id: str,
+        user_id: int | None,
+        source: str,
+        started: float,
+    ) -> None:
+        if isinstance(exc, ModelyardError):
+            status, error = exc.status_code, exc.message
+        else:  # what the error handler answers for it (or, cancelled, nobody heard)
+            status, error = 500, type(exc).__name__
+        self.log.submit(
+            self._entry(
+                target,
+                seen,
+                predict_id=predict_id,
+                user_id=user_id,
+                source=source,
+                status=status,
+                error=error,
+                output=None,
+                started=started,
             )
+        )
 
     async def predict_async(
         self,
@@ -472,7 +510,8 @@ class ServingCore:
         Returns once the request is validated and handed to the model (its id is then
         pending in the results store); bad input (422/413), throttling (429) and a full queue
         (503) are raised here, at once. ``render`` turns the result into what ``fetch``
-        answers (JSON-able). The log entry is written when the prediction ends.
+        answers (JSON-able). The log entry is written when the prediction ends; an answered
+        one is committed before its result can be fetched (unless ``best_effort``).
         """
         started = time.perf_counter()
         seen: dict[str, Any] = {"body": body, "n_rows": 0}
@@ -481,48 +520,33 @@ class ServingCore:
             dispatcher = self.dispatcher_for(target)
             future = await self._submit(target, seen, dispatcher)
         except ModelyardError as exc:
-            self.log.submit(
-                self._entry(
-                    target,
-                    seen,
-                    predict_id=predict_id,
-                    user_id=user_id,
-                    source=source,
-                    status=exc.status_code,
-                    error=exc.message,
-                    output=None,
-                    started=started,
-                )
-            )
+            self._log_failure(target, seen, exc, predict_id, user_id, source, started)
             raise
 
         async def finish() -> Any:
-            status, error, output = 200, None, None
             try:
                 # Bounded: an id nobody can fetch any more is not worth waiting for.
                 prediction = await dispatcher.wait(
                     future, options.result_ttl_seconds + options.client_wait_seconds
                 )
                 encoded = encode_output(prediction)
-                output = RawJSON(encoded)
-                return render(PredictResult(predict_id, target, prediction, encoded))
-            except ModelyardError as exc:
-                status, error = exc.status_code, exc.message
+            except BaseException as exc:
+                self._log_failure(target, seen, exc, predict_id, user_id, source, started)
                 raise
-            finally:
-                self.log.submit(
-                    self._entry(
-                        target,
-                        seen,
-                        predict_id=predict_id,
-                        user_id=user_id,
-                        source=source,
-                        status=status,
-                        error=error,
-                        output=output,
-                        started=started,
-                    )
-                )
+            entry = self._entry(
+                target,
+                seen,
+                predict_id=predict_id,
+                user_id=user_id,
+                source=source,
+                status=200,
+                error=None,
+                output=RawJSON(encoded),
+                started=started,
+            )
+            # The result is fetchable only once its log entry is committed (durable).
+            await self._log_answer(dispatcher.options, entry)
+            return render(PredictResult(predict_id, target, prediction, encoded))
 
         await self.results.start(
             predict_id,
