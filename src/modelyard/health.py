@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from sqlalchemy import text
 
 from modelyard.db import Database
@@ -34,7 +35,18 @@ def live_head() -> None:
     """Answer HEAD while the process is up."""
 
 
-@router.get("/ready", responses={503: {"description": "A dependency is not ready."}})
+class Readiness(BaseModel):
+    """``status`` is ``ok`` or ``unavailable``; ``checks`` names each dependency's state."""
+
+    status: str
+    checks: dict[str, str]
+
+
+@router.get(
+    "/ready",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "A dependency is not ready."}},
+)
 def ready(request: Request) -> JSONResponse:
     """Check that the database answers and its schema is at the newest migration."""
     database: Database = request.app.state.database
