@@ -31,6 +31,7 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
+from sklearn.svm import SVC, SVR, NuSVC, OneClassSVM
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from modelyard.registry.loaders import summarise
@@ -616,6 +617,31 @@ def _hgb_categorical(nodes: np.ndarray) -> None:
     nodes["is_categorical"][0] = 1
 
 
+def _svc(edit: Callable[[Any], None]) -> bytes:
+    # libsvm reads every array by the class count in ``_n_support`` and the input's width.
+    model = _fit(SVC(), classes=3)
+    edit(model)
+    return bytes(sio.dumps(model))
+
+
+def _svc_fewer_intercepts(model: Any) -> None:
+    model._intercept_ = model._intercept_[:1].copy()
+
+
+def _svc_fewer_coefficients(model: Any) -> None:
+    model._dual_coef_ = model._dual_coef_[:, :5].copy()
+
+
+def _svc_more_vectors_counted(model: Any) -> None:
+    counts = model._n_support.copy()
+    counts[0] += 1_000
+    model._n_support = counts
+
+
+def _svc_narrow_vectors(model: Any) -> None:
+    model.support_vectors_ = np.ascontiguousarray(model.support_vectors_[:, :1])
+
+
 UNSAFE_CASES: dict[str, tuple[Callable[[], bytes], str]] = {
     "tree child out of range": (_tree_out_of_range, "left child 1000000"),
     "tree cycle": (_tree_cycle, "is not a later node"),
@@ -639,6 +665,13 @@ UNSAFE_CASES: dict[str, tuple[Callable[[], bytes], str]] = {
         "feature 4 of 4",
     ),
     "HistGradientBoosting categorical split": (lambda: _hgb(_hgb_categorical), "bitset"),
+    "SVC intercepts": (lambda: _svc(_svc_fewer_intercepts), "intercept_ is shaped (1,)"),
+    "SVC coefficients": (lambda: _svc(_svc_fewer_coefficients), "dual_coef_ is shaped (2, 5)"),
+    "SVC class counts": (lambda: _svc(_svc_more_vectors_counted), "_n_support adds up to"),
+    "SVC support vector width": (
+        lambda: _svc(_svc_narrow_vectors),
+        "support vectors are shaped",
+    ),
 }
 
 
@@ -679,6 +712,10 @@ VALID: dict[str, Callable[[], Any]] = {
     "HistGradientBoostingRegressor": lambda: _fit(
         HistGradientBoostingRegressor(max_iter=5), regression=True
     ),
+    "SVC": lambda: _fit(SVC(), classes=3),
+    "NuSVC": lambda: _fit(NuSVC()),
+    "SVR": lambda: _fit(SVR(), regression=True),
+    "OneClassSVM": lambda: OneClassSVM().fit(training_data(4)[0]),
     "IsolationForest": lambda: IsolationForest(n_estimators=5, max_features=2, random_state=0).fit(
         training_data(4)[0]
     ),

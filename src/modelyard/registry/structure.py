@@ -14,7 +14,10 @@ holds is checked for what the compiled code assumes:
   gradient boosting): every tree as wide as the ensemble's input (or its bagging subset);
   gradient boosting's stage matrix as wide as its output;
 * ``TreePredictor`` (HistGradientBoosting): the same for its ``nodes`` array, categorical
-  splits on categorical features only and bitset rows that exist.
+  splits on categorical features only and bitset rows that exist;
+* libsvm models (SVC, NuSVC, SVR, NuSVR, OneClassSVM, trusted by skops by default): libsvm
+  sizes its reads by the class counts, so support vectors, coefficients, intercepts and
+  probability parameters must agree with them and with the input's width.
 
 KDTree/BallTree are not checked: they are neither on skops' default list nor on the server's
 allow-list, so a file holding one is refused before it is loaded.
@@ -45,6 +48,7 @@ class StructureError(ValueError):
 def check_structure(obj: Any) -> None:
     """Raise ``StructureError`` if anything ``obj`` holds would drive native code out of bounds."""
     from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+    from sklearn.svm._base import BaseLibSVM
     from sklearn.tree._tree import Tree
 
     for path, item, owner in _walk(obj):
@@ -53,6 +57,8 @@ def check_structure(obj: Any) -> None:
             _check_tree(item, path, int(width) if isinstance(width, int | np.integer) else None)
         elif isinstance(item, TreePredictor):
             _check_predictor(item, path, owner)
+        elif isinstance(item, BaseLibSVM) and hasattr(item, "support_"):
+            _check_libsvm(item, path)
         elif hasattr(item, "estimators_") and hasattr(item, "n_features_in_"):
             _check_ensemble(item, path)
 
@@ -224,3 +230,47 @@ def _check_ensemble(ensemble: Any, path: str) -> None:
         raise _fail(
             path, f"estimators_ is shaped {members.shape} for {int(stages)} trees per stage"
         )
+
+
+def _shape(array: Any) -> tuple[int, ...]:
+    shape = getattr(array, "shape", None)
+    return tuple(int(n) for n in shape) if shape is not None else ()
+
+
+def _check_libsvm(model: Any, path: str) -> None:
+    """libsvm takes the class count from ``_n_support`` and reads every other array by it
+    (and the support vectors by the input's width) without checking their sizes."""
+    n_support = np.asarray(getattr(model, "_n_support", ()))
+    support = np.asarray(model.support_)
+    precomputed = getattr(model, "kernel", None) == "precomputed"
+    vectors = _shape(getattr(model, "support_vectors_", None))
+    count = support.size if precomputed else (vectors[0] if vectors else -1)
+    width = getattr(model, "n_features_in_", None)
+    fit_shape = _shape(np.asarray(getattr(model, "shape_fit_", ())))
+    classification = getattr(model, "_impl", None) in ("c_svc", "nu_svc")
+    k = int(n_support.size)
+    pairs = k * (k - 1) // 2 if classification else 1
+    problems = []
+    if n_support.ndim != 1 or (n_support < 0).any() or k < 2 or (not classification and k != 2):
+        problems.append(f"_n_support {n_support.tolist()} is not a count per class")
+    elif classification and int(n_support.sum()) != count:
+        problems.append(f"_n_support adds up to {int(n_support.sum())}, not {count} vectors")
+    if support.shape != (count,):
+        problems.append(f"support_ holds {support.size} indices for {count} vectors")
+    if precomputed:
+        rows = int(np.asarray(model.shape_fit_)[0]) if fit_shape else 0
+        if support.size and (support.min() < 0 or support.max() >= rows):
+            problems.append(f"support_ indexes outside the {rows} training rows")
+    elif isinstance(width, int | np.integer) and vectors[1:] != (int(width),):
+        problems.append(f"support vectors are shaped {vectors} for {int(width)} features")
+    coefficients = (k - 1 if classification else 1, count)
+    if _shape(model._dual_coef_) != coefficients:
+        problems.append(f"dual_coef_ is shaped {_shape(model._dual_coef_)}, not {coefficients}")
+    if _shape(model._intercept_) != (pairs,):
+        problems.append(f"intercept_ is shaped {_shape(model._intercept_)}, not ({pairs},)")
+    for name in ("_probA", "_probB"):
+        size = _shape(getattr(model, name, np.empty(0)))
+        if size not in ((0,), (pairs,)):
+            problems.append(f"{name} is shaped {size}, not (0,) or ({pairs},)")
+    if problems:
+        raise _fail(path, "; ".join(problems))
