@@ -21,6 +21,7 @@ from onnx import (
     helper,
     numpy_helper,
 )
+from sklearn.cluster import KMeans
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     GradientBoostingClassifier,
@@ -31,6 +32,7 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import SVC, SVR, NuSVC, OneClassSVM
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
@@ -642,6 +644,26 @@ def _svc_narrow_vectors(model: Any) -> None:
     model.support_vectors_ = np.ascontiguousarray(model.support_vectors_[:, :1])
 
 
+def _kmeans_narrow_centres() -> bytes:
+    model = KMeans(3, n_init=1, random_state=0).fit(training_data(4)[0])
+    model.cluster_centers_ = np.ascontiguousarray(model.cluster_centers_[:, :1])
+    return bytes(sio.dumps(model))
+
+
+def _neighbours(edit: Callable[[Any], None]) -> bytes:
+    model = _fit(KNeighborsClassifier(algorithm="brute"))
+    edit(model)
+    return bytes(sio.dumps(model))
+
+
+def _narrow_rows(model: Any) -> None:
+    model._fit_X = np.ascontiguousarray(model._fit_X[:, :1])
+
+
+def _more_rows_counted(model: Any) -> None:
+    model.n_samples_fit_ = 10_000
+
+
 UNSAFE_CASES: dict[str, tuple[Callable[[], bytes], str]] = {
     "tree child out of range": (_tree_out_of_range, "left child 1000000"),
     "tree cycle": (_tree_cycle, "is not a later node"),
@@ -668,6 +690,18 @@ UNSAFE_CASES: dict[str, tuple[Callable[[], bytes], str]] = {
     "SVC intercepts": (lambda: _svc(_svc_fewer_intercepts), "intercept_ is shaped (1,)"),
     "SVC coefficients": (lambda: _svc(_svc_fewer_coefficients), "dual_coef_ is shaped (2, 5)"),
     "SVC class counts": (lambda: _svc(_svc_more_vectors_counted), "_n_support adds up to"),
+    "KMeans centres narrower than the input": (
+        _kmeans_narrow_centres,
+        "cluster_centers_ is shaped (3, 1) for 4 features",
+    ),
+    "neighbours' rows narrower than the input": (
+        lambda: _neighbours(_narrow_rows),
+        "_fit_X is shaped (80, 1) for 4 features",
+    ),
+    "neighbours' row count": (
+        lambda: _neighbours(_more_rows_counted),
+        "n_samples_fit_ is 10000 for 80 stored rows",
+    ),
     "SVC support vector width": (
         lambda: _svc(_svc_narrow_vectors),
         "support vectors are shaped",
@@ -716,6 +750,8 @@ VALID: dict[str, Callable[[], Any]] = {
     "NuSVC": lambda: _fit(NuSVC()),
     "SVR": lambda: _fit(SVR(), regression=True),
     "OneClassSVM": lambda: OneClassSVM().fit(training_data(4)[0]),
+    "KMeans": lambda: KMeans(3, n_init=1, random_state=0).fit(training_data(4)[0]),
+    "KNeighborsClassifier": lambda: _fit(KNeighborsClassifier(algorithm="brute"), classes=3),
     "IsolationForest": lambda: IsolationForest(n_estimators=5, max_features=2, random_state=0).fit(
         training_data(4)[0]
     ),

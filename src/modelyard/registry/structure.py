@@ -17,7 +17,10 @@ holds is checked for what the compiled code assumes:
   splits on categorical features only and bitset rows that exist;
 * libsvm models (SVC, NuSVC, SVR, NuSVR, OneClassSVM, trusted by skops by default): libsvm
   sizes its reads by the class counts, so support vectors, coefficients, intercepts and
-  probability parameters must agree with them and with the input's width.
+  probability parameters must agree with them and with the input's width;
+* k-means (cluster centres) and neighbours models (the training rows kept for brute-force
+  search; KDTree/BallTree are refused as untrusted types): their compiled distance loops read
+  as many columns as the input has, so the stored arrays must be as wide as the input.
 
 KDTree/BallTree are not checked: they are neither on skops' default list nor on the server's
 allow-list, so a file holding one is refused before it is loaded.
@@ -47,7 +50,9 @@ class StructureError(ValueError):
 
 def check_structure(obj: Any) -> None:
     """Raise ``StructureError`` if anything ``obj`` holds would drive native code out of bounds."""
+    from sklearn.cluster._kmeans import _BaseKMeans
     from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+    from sklearn.neighbors._base import NeighborsBase
     from sklearn.svm._base import BaseLibSVM
     from sklearn.tree._tree import Tree
 
@@ -59,6 +64,10 @@ def check_structure(obj: Any) -> None:
             _check_predictor(item, path, owner)
         elif isinstance(item, BaseLibSVM) and hasattr(item, "support_"):
             _check_libsvm(item, path)
+        elif isinstance(item, _BaseKMeans) and hasattr(item, "cluster_centers_"):
+            _check_width(item, path, "cluster_centers_")
+        elif isinstance(item, NeighborsBase) and hasattr(item, "_fit_X"):
+            _check_neighbors(item, path)
         elif hasattr(item, "estimators_") and hasattr(item, "n_features_in_"):
             _check_ensemble(item, path)
 
@@ -274,3 +283,20 @@ def _check_libsvm(model: Any, path: str) -> None:
             problems.append(f"{name} is shaped {size}, not (0,) or ({pairs},)")
     if problems:
         raise _fail(path, "; ".join(problems))
+
+
+def _check_width(model: Any, path: str, name: str) -> None:
+    """``model.<name>`` holds rows as wide as the model's input."""
+    width = getattr(model, "n_features_in_", None)
+    shape = _shape(getattr(model, name))
+    if isinstance(width, int | np.integer) and (len(shape) != 2 or shape[1] != int(width)):
+        raise _fail(path, f"{name} is shaped {shape} for {int(width)} features")
+
+
+def _check_neighbors(model: Any, path: str) -> None:
+    if isinstance(model._fit_X, np.ndarray) or hasattr(model._fit_X, "shape"):
+        _check_width(model, path, "_fit_X")
+        rows = _shape(model._fit_X)[0]
+        fitted = getattr(model, "n_samples_fit_", rows)
+        if fitted != rows:
+            raise _fail(path, f"n_samples_fit_ is {fitted} for {rows} stored rows")
