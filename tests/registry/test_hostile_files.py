@@ -23,6 +23,7 @@ from onnx import (
 )
 from sklearn.cluster import KMeans
 from sklearn.ensemble import (
+    BaggingClassifier,
     ExtraTreesClassifier,
     GradientBoostingClassifier,
     GradientBoostingRegressor,
@@ -664,6 +665,13 @@ def _more_rows_counted(model: Any) -> None:
     model.n_samples_fit_ = 10_000
 
 
+def _bagging_text_features() -> bytes:
+    # Not checkable (text where feature indices belong): refused, not a server error.
+    model = _fit(BaggingClassifier(DecisionTreeClassifier(), n_estimators=2, random_state=0))
+    model.estimators_features_ = [np.array(["a", "b", "c", "d"])] * 2
+    return bytes(sio.dumps(model))
+
+
 UNSAFE_CASES: dict[str, tuple[Callable[[], bytes], str]] = {
     "tree child out of range": (_tree_out_of_range, "left child 1000000"),
     "tree cycle": (_tree_cycle, "is not a later node"),
@@ -690,6 +698,7 @@ UNSAFE_CASES: dict[str, tuple[Callable[[], bytes], str]] = {
     "SVC intercepts": (lambda: _svc(_svc_fewer_intercepts), "intercept_ is shaped (1,)"),
     "SVC coefficients": (lambda: _svc(_svc_fewer_coefficients), "dual_coef_ is shaped (2, 5)"),
     "SVC class counts": (lambda: _svc(_svc_more_vectors_counted), "_n_support adds up to"),
+    "bagging with text for feature indices": (_bagging_text_features, "cannot be checked"),
     "KMeans centres narrower than the input": (
         _kmeans_narrow_centres,
         "cluster_centers_ is shaped (3, 1) for 4 features",

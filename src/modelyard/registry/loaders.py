@@ -247,6 +247,10 @@ def _load_skops(data: bytes, trusted_types: Sequence[str]) -> Any:
         check_structure(obj)
     except StructureError as exc:
         raise UnsafeStructure(f"the model's structure is unsafe: {exc}") from exc
+    except Exception as exc:
+        # Arrays of the wrong kind altogether (strings for counts, say): not checkable, so
+        # not loadable either.
+        raise UnsafeStructure(f"the model's structure cannot be checked: {summarise(exc)}") from exc
     return obj
 
 
