@@ -419,6 +419,21 @@ def test_a_model_local_function_in_its_own_domain_uploads_and_predicts(
     assert answer.json()["predictions"] == [[2.0, 4.0, 6.0]]
 
 
+def test_a_model_is_always_read_as_the_onnx_that_was_checked(
+    client: TestClient, alice: Account
+) -> None:
+    # "ORTM" at offset 4 (here from the producer's name) makes onnxruntime read bytes as its
+    # own flatbuffer format, which the checks above never see; the server insists on ONNX.
+    model = ModelProto.FromString(onnx_matmul())
+    model.producer_name = "ORTM polyglot"
+    data = model.SerializeToString()
+    assert data[4:8] == b"ORTM"
+    register_ok(client, alice, "m", data)
+    answer = client.post("/api/v1/models/m/predict", json={"X": [[1, 2, 3]]}, headers=alice.headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["predictions"] == [[6.0]]
+
+
 # --- errors from model libraries are summarised ------------------------------------------------
 
 
@@ -461,6 +476,11 @@ def test_onnxruntimes_load_error_reaches_the_caller_without_its_source_paths(
             "X has 3 features, but DecisionTreeClassifier is expecting 4 features as input.",
         ),
         ("x" * 1000, "x" * 297 + "..."),
+        (
+            "[ONNXRuntimeError] : 1 : FAIL : inference_session.cc:2226 operator() ORT model"
+            " verification failed.",
+            "ORT model verification failed.",
+        ),
     ],
 )
 def test_a_library_error_is_summarised(text: str, summary: str) -> None:

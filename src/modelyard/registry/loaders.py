@@ -127,7 +127,8 @@ def _without_locations(text: str) -> str:
         out.append(text[position : match.start()])
         position = match.end()
         opening = text.find("(", position)
-        if opening != -1 and "::" in text[position:opening] and "." not in text[position:opening]:
+        name = text[position:opening]
+        if opening != -1 and ("::" in name or name.strip() == "operator") and "." not in name:
             depth, end = 0, opening
             for end in range(opening, len(text)):
                 depth += {"(": 1, ")": -1}.get(text[end], 0)
@@ -349,6 +350,10 @@ def _load_onnx(data: bytes) -> OnnxRuntime:
         options.add_session_config_entry(
             "session.model_external_initializers_file_folder_path", empty
         )
+        # What was checked is an ONNX protobuf; bytes that also carry ORT's flatbuffer mark
+        # ("ORTM" at offset 4, which a protobuf string field can put there) would otherwise be
+        # read as an ORT-format model that no check above has seen.
+        options.add_session_config_entry("session.load_model_format", "ONNX")
         try:
             session = ort.InferenceSession(
                 data, sess_options=options, providers=["CPUExecutionProvider"]
