@@ -14,12 +14,15 @@ from modelyard.errors import (
 __all__ = [
     "AliasNotFound",
     "AmbiguousModel",
+    "ExternalModelData",
     "InvalidModelFile",
     "InvalidSchema",
     "ModelFileTooLarge",
     "ModelNotFound",
     "PickleNotAllowed",
     "RegistryError",
+    "UnsafeModelStructure",
+    "UnsupportedOperatorDomain",
     "UntrustedModelTypes",
     "VersionNotFound",
 ]
@@ -52,6 +55,23 @@ class InvalidModelFile(RegistryError, InvalidInput):
 class UntrustedModelTypes(InvalidModelFile):
     code = "untrusted_model_types"
     message = "The skops file holds types that are not on the server's allow-list"
+
+
+class UnsafeModelStructure(InvalidModelFile):
+    code = "unsafe_model_structure"
+    message = (
+        "An estimator in the file holds arrays that would drive its compiled code out of bounds"
+    )
+
+
+class ExternalModelData(InvalidModelFile):
+    code = "external_model_data"
+    message = "The ONNX model keeps tensor data outside the file"
+
+
+class UnsupportedOperatorDomain(InvalidModelFile):
+    code = "unsupported_operator_domain"
+    message = "The ONNX model uses operators onnxruntime cannot run here"
 
 
 class PickleNotAllowed(RegistryError, PermissionDenied):

@@ -8,8 +8,12 @@ Safety rules, checked before anything in the file can run:
 
 * skops: the types the file holds beyond skops' own safe set (``get_untrusted_types``) must all
   be on the server's allow-list; the file's own list is only compared, never passed on.
+* skops: the Cython-backed estimators the allow-list admits (trees, HistGradientBoosting) have
+  their arrays checked before anything predicts (``structure``): the compiled code trusts them.
 * ONNX: the graph is parsed without loading external data, and any tensor stored outside the
-  file refuses the model (its location is a path the uploader chose).
+  file, anywhere in the model, refuses it, as does an operator domain onnxruntime cannot run
+  (``onnx_check``). The session is made from the bytes, with external data (which cannot be
+  there) looked for in an empty folder only.
 * pickle/joblib: the caller must have checked the uploader may run code on this server; this
   module only loads.
 """
@@ -17,6 +21,9 @@ Safety rules, checked before anything in the file can run:
 from __future__ import annotations
 
 import io
+import logging
+import re
+import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,17 +31,26 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from modelyard.registry import onnx_check
+from modelyard.registry.structure import StructureError, check_structure
+
 __all__ = [
     "FORMATS",
+    "ExternalData",
     "LoadError",
     "ModelFormat",
     "ModelRuntime",
     "OnnxInput",
     "Prediction",
+    "UnsafeStructure",
+    "UnsupportedDomain",
     "UntrustedTypes",
     "detect_format",
     "load_model",
+    "summarise",
 ]
+
+log = logging.getLogger(__name__)
 
 ModelFormat = Literal["skops", "onnx", "pickle", "joblib"]
 FORMATS: tuple[ModelFormat, ...] = ("skops", "onnx", "pickle", "joblib")
@@ -49,6 +65,18 @@ class UntrustedTypes(LoadError):
     def __init__(self, types: Sequence[str]) -> None:
         self.types = list(types)
         super().__init__("the skops file holds types that are not allowed: " + ", ".join(types))
+
+
+class UnsafeStructure(LoadError):
+    """A loaded estimator's arrays would drive scikit-learn's compiled code out of bounds."""
+
+
+class ExternalData(LoadError):
+    """An ONNX tensor keeps its data in another file."""
+
+
+class UnsupportedDomain(LoadError):
+    """An ONNX node needs an operator domain onnxruntime cannot run."""
 
 
 @dataclass
@@ -74,6 +102,61 @@ class ModelRuntime(Protocol):
     feature_names: list[str] | None
 
     def predict(self, matrix: np.ndarray) -> Prediction: ...
+
+
+# onnxruntime's messages name its build tree (``/onnxruntime_src/.../graph.cc:1377``) and
+# C++ signatures; Python's and scikit-learn's may name files of this machine. None of it is the
+# caller's business, and some of it maps the server for an attacker.
+_ORT_PREFIX = re.compile(r"\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*\w+\s*:\s*")
+_SOURCE_LINE = re.compile(r"\S*\.(?:cc|cpp|cxx|c|h|hpp|pyx|pxd|py|so)\b(?::\d+)?")
+_SIGNATURE = re.compile(r"\b\w+(?:::~?\w+)+(?:\((?:[^()]|\([^()]*\))*\))?(?:\s*const)?")
+_PATH = re.compile(
+    r"(?:[A-Za-z]:)?(?:[\\/][^\s\\/\"':,;()\[\]]+){2,}[\\/]?"
+    r"|(?:\.\.?[\\/])+[^\s\"':,;()\[\]]*"
+)
+_SUMMARY_CHARS = 300
+
+
+def _without_locations(text: str) -> str:
+    """``text`` without source locations, nor the C++ signature onnxruntime writes after one
+    (``graph.cc:1587 void onnxruntime::Graph::Init...() This is...`` keeps ``This is...``)."""
+    out, position = [], 0
+    for match in _SOURCE_LINE.finditer(text):
+        if match.start() < position:
+            continue
+        out.append(text[position : match.start()])
+        position = match.end()
+        opening = text.find("(", position)
+        name = text[position:opening]
+        if opening != -1 and ("::" in name or name.strip() == "operator") and "." not in name:
+            depth, end = 0, opening
+            for end in range(opening, len(text)):
+                depth += {"(": 1, ")": -1}.get(text[end], 0)
+                if depth == 0:
+                    break
+            position = end + 1
+            if text.startswith(" const", position):
+                position += len(" const")
+    return "".join(out) + text[position:]
+
+
+def summarise(exc: BaseException) -> str:
+    """A model library's error as the caller may see it: one line, no file paths, no source
+    locations, at most a few hundred characters. The full text goes to the server's log."""
+    text = str(exc)
+    parts = [p for p in _ORT_PREFIX.split(text) if p.strip()]
+    if len(parts) > 1 or _ORT_PREFIX.search(text):
+        # onnxruntime wraps causes in outer errors; the last part is the specific one.
+        text = parts[-1] if parts else text
+    text = _without_locations(text)
+    text = _SIGNATURE.sub("", text)
+    text = _PATH.sub("<path>", text)
+    text = " ".join(text.split()).strip(" :") or type(exc).__name__
+    if len(text) > _SUMMARY_CHARS:
+        text = text[: _SUMMARY_CHARS - 3].rstrip() + "..."
+    if text != str(exc):
+        log.warning("model library error, answered as %r: %s: %s", text, type(exc).__name__, exc)
+    return text
 
 
 def detect_format(data: bytes) -> ModelFormat | None:
@@ -152,15 +235,24 @@ def _load_skops(data: bytes, trusted_types: Sequence[str]) -> Any:
     try:
         found = sio.get_untrusted_types(data=data)
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise LoadError(f"not a skops file: {exc}") from exc
+        raise LoadError(f"not a skops file: {summarise(exc)}") from exc
     unlisted = sorted(set(found) - set(trusted_types))
     if unlisted:
         raise UntrustedTypes(unlisted)
     try:
         # The server's list, not the file's: skops refuses anything else the file holds.
-        return sio.loads(data, trusted=list(trusted_types))
+        obj = sio.loads(data, trusted=list(trusted_types))
     except Exception as exc:
-        raise LoadError(f"the skops file cannot be loaded: {exc}") from exc
+        raise LoadError(f"the skops file cannot be loaded: {summarise(exc)}") from exc
+    try:
+        check_structure(obj)
+    except StructureError as exc:
+        raise UnsafeStructure(f"the model's structure is unsafe: {exc}") from exc
+    except Exception as exc:
+        # Arrays of the wrong kind altogether (strings for counts, say): not checkable, so
+        # not loadable either.
+        raise UnsafeStructure(f"the model's structure cannot be checked: {summarise(exc)}") from exc
+    return obj
 
 
 _ORT_TYPES = {
@@ -231,26 +323,43 @@ def _load_onnx(data: bytes) -> OnnxRuntime:
     import onnx
     import onnxruntime as ort
     from google.protobuf.message import DecodeError
-    from onnx.external_data_helper import _get_all_tensors, uses_external_data
 
     try:
+        # From a string: no external data is loaded, and no path is resolved.
         model = onnx.load_model_from_string(data)
     except (DecodeError, ValueError, RuntimeError) as exc:
-        raise LoadError(f"not an ONNX model: {exc}") from exc
+        raise LoadError(f"not an ONNX model: {summarise(exc)}") from exc
     if not model.graph.node and not model.graph.input:
         raise LoadError("not an ONNX model: the graph is empty")
-    if any(uses_external_data(tensor) for tensor in _get_all_tensors(model)):
-        raise LoadError("ONNX models that keep tensors in external files are refused")
+    try:
+        onnx_check.check_onnx_model(model)
+    except onnx_check.ExternalData as exc:
+        raise ExternalData(
+            f"ONNX models that keep tensors in external files are refused: {exc}"
+        ) from exc
+    except onnx_check.UnsupportedDomain as exc:
+        raise UnsupportedDomain(str(exc)) from exc
     options = ort.SessionOptions()
     # One model call per request thread; ORT's own pool would fight the server's threads.
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    try:
-        session = ort.InferenceSession(
-            data, sess_options=options, providers=["CPUExecutionProvider"]
+    with tempfile.TemporaryDirectory(prefix="modelyard-onnx-") as empty:
+        # Belt and braces: onnxruntime (1.31) has no switch that refuses external data, but a
+        # model loaded from bytes looks for it in this folder instead of the working directory;
+        # an empty one has nothing to read. Only the session's creation reads it.
+        options.add_session_config_entry(
+            "session.model_external_initializers_file_folder_path", empty
         )
-    except Exception as exc:
-        raise LoadError(f"onnxruntime cannot load the model: {exc}") from exc
+        # What was checked is an ONNX protobuf; bytes that also carry ORT's flatbuffer mark
+        # ("ORTM" at offset 4, which a protobuf string field can put there) would otherwise be
+        # read as an ORT-format model that no check above has seen.
+        options.add_session_config_entry("session.load_model_format", "ONNX")
+        try:
+            session = ort.InferenceSession(
+                data, sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise LoadError(f"onnxruntime cannot load the model: {summarise(exc)}") from exc
     return OnnxRuntime(session=session, classes=_onnx_classes(model))
 
 
@@ -260,7 +369,7 @@ def _load_pickle(data: bytes) -> Any:
     try:
         return joblib.load(io.BytesIO(data))
     except Exception as exc:
-        raise LoadError(f"the pickle cannot be loaded: {exc}") from exc
+        raise LoadError(f"the pickle cannot be loaded: {summarise(exc)}") from exc
 
 
 def load_model(
@@ -277,4 +386,4 @@ def load_model(
     except LoadError:
         raise
     except Exception as exc:
-        raise LoadError(f"the object is not a usable model: {exc}") from exc
+        raise LoadError(f"the object is not a usable model: {summarise(exc)}") from exc

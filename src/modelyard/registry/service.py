@@ -28,11 +28,14 @@ from modelyard.registry import repository
 from modelyard.registry.exceptions import (
     AliasNotFound,
     AmbiguousModel,
+    ExternalModelData,
     InvalidModelFile,
     InvalidSchema,
     ModelFileTooLarge,
     ModelNotFound,
     PickleNotAllowed,
+    UnsafeModelStructure,
+    UnsupportedOperatorDomain,
     UntrustedModelTypes,
     VersionNotFound,
 )
@@ -40,12 +43,16 @@ from modelyard.registry.input_schema import Column, SchemaError, parse_input_sch
 from modelyard.registry.loaders import (
     CODE_RUNNING_FORMATS,
     FORMATS,
+    ExternalData,
     LoadError,
     ModelFormat,
     ModelRuntime,
+    UnsafeStructure,
+    UnsupportedDomain,
     UntrustedTypes,
     detect_format,
     load_model,
+    summarise,
 )
 from modelyard.registry.models import ModelAlias, ModelVersion, RegisteredModel
 from modelyard.registry.schemas import (
@@ -193,7 +200,9 @@ def _check_schema(columns: list[Column], runtime: ModelRuntime) -> None:
         try:
             runtime.predict(np.zeros((1, len(columns)), dtype=np.float64))
         except Exception as exc:
-            raise InvalidSchema(f"the model refused a row shaped like the schema: {exc}") from exc
+            raise InvalidSchema(
+                f"the model refused a row shaped like the schema: {summarise(exc)}"
+            ) from exc
 
 
 def _infer_schema(runtime: ModelRuntime) -> list[Column] | None:
@@ -270,6 +279,12 @@ def register_version(
         runtime = load_model(upload.data, fmt, trusted_types=settings.skops_trusted_types)
     except UntrustedTypes as exc:
         raise UntrustedModelTypes(str(exc), details={"types": exc.types}) from exc
+    except UnsafeStructure as exc:
+        raise UnsafeModelStructure(str(exc)) from exc
+    except ExternalData as exc:
+        raise ExternalModelData(str(exc)) from exc
+    except UnsupportedDomain as exc:
+        raise UnsupportedOperatorDomain(str(exc)) from exc
     except LoadError as exc:
         raise InvalidModelFile(str(exc)) from exc
     source = "given"

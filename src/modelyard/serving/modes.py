@@ -47,7 +47,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from modelyard.registry.loaders import Prediction
+from modelyard.registry.loaders import Prediction, summarise
 from modelyard.serving.exceptions import (
     PredictFailed,
     PredictTimeout,
@@ -258,7 +258,8 @@ def _model_error(exc: Exception) -> Exception:
 
     if isinstance(exc, ModelyardError):
         return exc
-    return PredictFailed(f"{type(exc).__name__}: {exc}")
+    # The library's own text (source paths and all) stays in the server's log.
+    return PredictFailed(f"{type(exc).__name__}: {summarise(exc)}")
 
 
 class Dispatcher:

@@ -27,6 +27,7 @@ import anyio.to_thread
 
 from modelyard.errors import ModelyardError
 from modelyard.kv import EphemeralStore, MemoryStore
+from modelyard.registry.loaders import summarise
 from modelyard.serving.exceptions import PredictionNotFound, PredictTimeout, StoredPredictError
 
 __all__ = ["AsyncResults"]
@@ -102,7 +103,7 @@ class AsyncResults:
                     "state": "failed",
                     "status": 500,
                     "code": "predict_error",
-                    "message": f"{type(exc).__name__}: {exc}",
+                    "message": f"{type(exc).__name__}: {summarise(exc)}",
                     "details": None,
                 }
             try:

@@ -36,7 +36,7 @@ from modelyard.errors import ModelyardError
 from modelyard.kv import MemoryStore
 from modelyard.registry import service as registry
 from modelyard.registry.input_schema import coerce_arrays, coerce_records
-from modelyard.registry.loaders import ModelRuntime, Prediction
+from modelyard.registry.loaders import ModelRuntime, Prediction, summarise
 from modelyard.registry.schemas import ServingOptions, ServingTarget
 from modelyard.schemas import Page
 from modelyard.serving import repository
@@ -303,7 +303,7 @@ class ServingCore:
         except ModelyardError:
             raise
         except Exception as exc:
-            raise PredictFailed(f"the model cannot be loaded: {exc}") from exc
+            raise PredictFailed(f"the model cannot be loaded: {summarise(exc)}") from exc
         return runtime
 
     def _prepare(
@@ -327,7 +327,7 @@ class ServingCore:
         try:
             prediction = runtime.predict(matrix)
         except Exception as exc:
-            raise PredictFailed(f"{type(exc).__name__}: {exc}") from exc
+            raise PredictFailed(f"{type(exc).__name__}: {summarise(exc)}") from exc
         # Encoded here, in the request's own thread, not on the event loop.
         seen["output"] = encode_output(prediction)
         # Answered requests only: a refused one never reaches the model, and must not make a
