@@ -35,8 +35,10 @@ from modelyard.db import utcnow
 from modelyard.errors import ModelyardError
 from modelyard.kv import MemoryStore
 from modelyard.registry import service as registry
+from modelyard.registry.exceptions import ModelCrashed, ModelTimedOut
 from modelyard.registry.input_schema import coerce_arrays, coerce_records
 from modelyard.registry.loaders import ModelRuntime, Prediction
+from modelyard.registry.sandbox import ModelError
 from modelyard.registry.schemas import ServingOptions, ServingTarget
 from modelyard.schemas import Page
 from modelyard.serving import repository
@@ -237,6 +239,8 @@ class ServingCore:
                 dispatcher.release_threads()
         self._dispatchers.clear()
         self._made_for.clear()
+        # Users' models' worker processes end with the core.
+        self.cache.close()
 
     # -- one request --------------------------------------------------------------------------
 
@@ -322,6 +326,10 @@ class ServingCore:
         matrix, runtime = self._prepare(target, seen, dispatcher)
         try:
             prediction = runtime.predict(matrix)
+        except ModelyardError:
+            raise  # a model worker that crashed or hung (model_crashed, model_timeout)
+        except ModelError as exc:  # the model's own exception, told by its worker
+            raise PredictFailed(str(exc)) from exc
         except Exception as exc:
             raise PredictFailed(f"{type(exc).__name__}: {exc}") from exc
         # Encoded here, in the request's own thread, not on the event loop.
@@ -348,7 +356,7 @@ class ServingCore:
             and dispatcher.inline_waits < _MAX_INLINE_WAITS
             and isinstance(body, bytes)
             and _inline_size(len(body))
-            and self.cache.peek(target) is not None
+            and _in_process(self.cache.peek(target))
         )
 
     async def _submit(
@@ -415,6 +423,8 @@ class ServingCore:
         # (and, in direct mode, the encoded output).
         seen: dict[str, Any] = {"body": body, "n_rows": 0, "raw_size": _size(body)}
         try:
+            if target.quarantine is not None:
+                raise registry.quarantine_error(target)
             dispatcher = self.dispatcher_for(target)
             if dispatcher.mode == "direct":
                 with dispatcher.hold():
@@ -437,6 +447,7 @@ class ServingCore:
             return PredictResult(predict_id, target, prediction, encoded)
         except ModelyardError as exc:
             status, error = exc.status_code, exc.message
+            _name_predict(exc, predict_id)
             raise
         finally:
             self.log.submit(
@@ -474,6 +485,8 @@ class ServingCore:
         seen: dict[str, Any] = {"body": body, "n_rows": 0}
         options = self.options_for(target)
         try:
+            if target.quarantine is not None:
+                raise registry.quarantine_error(target)
             dispatcher = self.dispatcher_for(target)
             future = await self._submit(target, seen, dispatcher)
         except ModelyardError as exc:
@@ -504,6 +517,7 @@ class ServingCore:
                 return render(PredictResult(predict_id, target, prediction, encoded))
             except ModelyardError as exc:
                 status, error = exc.status_code, exc.message
+                _name_predict(exc, predict_id)
                 raise
             finally:
                 self.log.submit(
@@ -536,6 +550,18 @@ class ServingCore:
 # the GIL a while).
 _INLINE_WAIT_SECONDS = 0.05
 _MAX_INLINE_WAITS = 3
+
+
+def _in_process(runtime: ModelRuntime | None) -> bool:
+    """A loaded model that runs in this process (a model worker's never runs on the loop)."""
+    return runtime is not None and not getattr(runtime, "isolated", False)
+
+
+def _name_predict(exc: ModelyardError, predict_id: str) -> None:
+    """Name the request in a failed model's error (its body, besides ``X-Predict-Id``), so
+    the client can quote it and the log entry be found."""
+    if isinstance(exc, ModelCrashed | ModelTimedOut | PredictFailed) and exc.details is None:
+        exc.details = {"predict_id": predict_id}
 
 
 def _size(body: Any) -> int | None:
