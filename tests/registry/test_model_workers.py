@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from modelyard.config import RegistrySettings
-from modelyard.registry.exceptions import ModelCrashed
+from modelyard.registry.exceptions import ModelCrashed, ModelTimedOut
 from modelyard.registry.sandbox import ProcessRuntime, WorkerOptions
 from tests.helpers import Account, running_server
 from tests.registry.factories import (
@@ -28,6 +28,7 @@ from tests.registry.factories import (
     skops_classifier,
     skops_out_of_range_tree,
 )
+from tests.web.helpers import web_sign_in
 
 TRUSTED = RegistrySettings().skops_trusted_types
 ROW = {"X": [[0.5, 1.0, -1.0, 2.0]]}
@@ -99,6 +100,22 @@ def test_the_out_of_range_tree_kills_its_worker_not_this_process() -> None:
         good.close()
 
 
+def test_a_hung_worker_is_killed_after_the_timeout_and_replaced() -> None:
+    data = skops_classifier(4)
+    runtime = ProcessRuntime(
+        lambda: data, "skops", TRUSTED, WorkerOptions(predict_timeout_seconds=2)
+    )
+    try:
+        [pid] = runtime.pids
+        os.kill(pid, signal.SIGSTOP)  # it takes the request and never answers
+        with pytest.raises(ModelTimedOut):
+            runtime.predict(np.zeros((1, 4)))
+        assert runtime.pids == []
+        assert runtime.predict(np.zeros((1, 4))).classes == [0, 1]
+    finally:
+        runtime.close()
+
+
 def test_an_upload_that_crashes_its_trial_prediction_is_refused(
     client: TestClient, alice: Account
 ) -> None:
@@ -153,9 +170,10 @@ def test_a_version_that_keeps_crashing_is_quarantined_until_its_owner_clears_it(
     shown = client.get("/api/v1/models/m/versions/1", headers=alice.headers).json()
     assert shown["quarantined_at"] is not None
     assert "died during a prediction" in shown["quarantine_reason"]
-    page = client.get("/ui/models/m", headers=alice.headers)
-    if page.status_code == 200:  # the dashboard takes a session cookie; when it answers:
-        assert "quarantined" in page.text
+    assert web_sign_in(client, "alice@example.com").status_code == 200
+    page = client.get("/ui/models/m")
+    assert page.status_code == 200, page.text
+    assert 'data-quarantined="1"' in page.text and "2 crashes" in page.text
 
     owner_id = client.get("/api/v1/models/m", headers=alice.headers).json()["owner_id"]
     by_bob = client.delete(
