@@ -21,6 +21,13 @@ from fastapi.testclient import TestClient
 from modelyard.config import RegistrySettings
 from modelyard.registry.exceptions import ModelCrashed, ModelTimedOut
 from modelyard.registry.sandbox import ProcessRuntime, WorkerOptions
+from modelyard.registry.wire import (
+    FrameError,
+    decode_column,
+    encode_column,
+    recv_frame,
+    send_frame,
+)
 from tests.helpers import Account, running_server
 from tests.registry.factories import (
     register,
@@ -259,3 +266,50 @@ def test_a_real_server_survives_its_model_workers_death(tmp_path: Path) -> None:
         assert http.get("/api/v1/health/live").status_code == 200
         again = http.post("/api/v1/models/m/predict", json=ROW, headers=headers)
         assert again.status_code == 200, again.text
+
+
+def _frame_of(header: dict[str, Any], payload: bytes = b"") -> bytes:
+    import struct
+
+    import orjson
+
+    head = orjson.dumps(header)
+    return struct.pack("<IQ", len(head), len(payload)) + head + payload
+
+
+@pytest.mark.parametrize(
+    ("header", "payload"),
+    [
+        # A pickled object array, as numpy would send one: refused by its dtype.
+        ({"arrays": [{"dtype": "|O", "shape": [1]}]}, b"\x80\x05N."),
+        # A shape whose product overflows 64 bits into a small number.
+        ({"arrays": [{"dtype": "<f8", "shape": [2**39, 2**39]}]}, b"\0" * 8),
+        ({"arrays": [{"dtype": "<f8", "shape": [1, 1, 1]}]}, b"\0" * 8),
+        ({"arrays": [{"dtype": "<f8", "shape": [2]}]}, b"\0" * 8),
+    ],
+)
+def test_the_api_reads_only_plain_numbers_from_a_worker(
+    header: dict[str, Any], payload: bytes
+) -> None:
+    import socket
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.sendall(_frame_of(header, payload))
+        with pytest.raises(FrameError):
+            recv_frame(ours)
+
+
+def test_a_frame_carries_numbers_as_raw_buffers_and_labels_as_json() -> None:
+    import socket
+
+    ours, theirs = socket.socketpair()
+    matrix = np.arange(6, dtype=np.float64).reshape(3, 2)
+    with ours, theirs:
+        out: list[np.ndarray] = []
+        header = {"labels": encode_column(["a", "b", "c"], out), "rows": encode_column([1, 2], out)}
+        send_frame(theirs, header, [matrix, *out])
+        got, arrays = recv_frame(ours)
+    assert got["labels"] == {"json": ["a", "b", "c"]}
+    assert np.array_equal(arrays[0], matrix) and arrays[0].flags.writeable
+    assert decode_column(got["rows"], arrays[1:]) == [1, 2]

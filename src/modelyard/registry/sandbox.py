@@ -327,7 +327,16 @@ class _Handoff:
         return [self._items.pop(key)[0] for key in gone]
 
 
+    def close(self) -> None:
+        with self._lock:
+            items = [runtime for runtime, _ in self._items.values()]
+            self._items.clear()
+        for runtime in items:
+            runtime.close()
+
+
 handoff = _Handoff()
+atexit.register(handoff.close)
 
 
 def _stop_all(workers: set[_Worker]) -> None:
