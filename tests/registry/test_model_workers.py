@@ -142,7 +142,10 @@ def test_a_dead_worker_answers_model_crashed_with_the_predict_id_and_is_restarte
     version = register_ok(client, alice, "m", skops_classifier(4))
     assert version["runs_in"] == "worker" and version["origin"] == "upload"
     set_mode = client.put(
-        "/api/v1/models/m/versions/1/serving", json={"mode": mode}, headers=alice.headers
+        "/api/v1/models/m/versions/1/serving",
+        # A restarted worker imports scikit-learn again: many seconds on a loaded machine.
+        json={"mode": mode, "client_wait_seconds": 600},
+        headers=alice.headers,
     )
     assert set_mode.status_code == 200, set_mode.text
     assert _predict(client, alice).status_code == 200
