@@ -326,7 +326,6 @@ class _Handoff:
         gone = [key for key, (_, until) in self._items.items() if until <= now]
         return [self._items.pop(key)[0] for key in gone]
 
-
     def close(self) -> None:
         with self._lock:
             items = [runtime for runtime, _ in self._items.values()]
