@@ -558,10 +558,10 @@ def _in_process(runtime: ModelRuntime | None) -> bool:
 
 
 def _name_predict(exc: ModelyardError, predict_id: str) -> None:
-    """Name the request in a failed model's error (its body, besides ``X-Predict-Id``), so
-    the client can quote it and the log entry be found."""
-    if isinstance(exc, ModelCrashed | ModelTimedOut | PredictFailed) and exc.details is None:
-        exc.details = {"predict_id": predict_id}
+    """Name the request in a crashed or hung model's error (its body, besides
+    ``X-Predict-Id``), so the client can quote it and the log entry be found."""
+    if isinstance(exc, ModelCrashed | ModelTimedOut) and isinstance(exc.details, dict | None):
+        exc.details = {**(exc.details or {}), "predict_id": predict_id}
 
 
 def _size(body: Any) -> int | None:
