@@ -1,7 +1,10 @@
 """Benchmark: the CPU the app spends on one predict request, without an HTTP server.
 
 Run: ``.venv/bin/python bench/predict_path.py [--rows 100] [--requests 500] [--rounds 6]
-[--threads]`` (about a minute; ``--threads``: each thread's CPU per request too). It builds
+[--threads] [--in-process] [--mode batching]`` (about a minute; ``--threads``: each thread's
+CPU per request too; ``--in-process``: the model in the API process, as an admin may mark it,
+instead of the model-worker process every user's model runs in; the worker's own CPU is then
+not in the figures, which are the API process's). It builds
 the app as ``modelyard serve`` does (a fresh data folder, the migrations, an admin, an API
 key), registers the serving benchmark's model (LogisticRegression,
 20 features, 3 classes, a 20-column input schema) and then calls the app's ASGI callable
@@ -92,6 +95,13 @@ def main() -> None:
     parser.add_argument(
         "--threads", action="store_true", help="also print each thread's CPU ms per request"
     )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the model in the API process (an admin's in_process) instead of the model "
+        "worker every user's model runs in (the default); the worker's own CPU is not counted",
+    )
+    parser.add_argument("--mode", choices=["direct", "queue", "batching"], default="direct")
     args = parser.parse_args()
     configure(Path(tempfile.mkdtemp(prefix="modelyard-bench-")))
 
@@ -149,6 +159,15 @@ def main() -> None:
             headers={"X-API-Key": key},
         )
         assert registered.status_code == 201, registered.text
+        serving_options: dict[str, Any] = {"mode": args.mode}
+        if args.in_process:
+            serving_options["in_process"] = True
+        chosen = client.put(
+            "/api/v1/models/m/versions/1/serving",
+            json=serving_options,
+            headers={"X-API-Key": key},
+        )
+        assert chosen.status_code == 200, chosen.text
         first = client.post(PATH, content=bodies[0], headers={"X-API-Key": key})
         assert first.status_code == 200, first.text
         want = model.predict_proba(np.asarray(json.loads(bodies[0])["X"]))
@@ -216,7 +235,8 @@ def main() -> None:
         freeze_startup_objects()
         print(
             f"{args.rows} rows per request ({len(bodies[0]):,} bytes), {args.requests} requests "
-            f"per round, {CLIENTS} clients; CPU ms per request"
+            f"per round, {CLIENTS} clients, {args.mode} mode, the model "
+            f"{'in process' if args.in_process else 'in a model worker'}; CPU ms per request"
         )
         app_ms, lib_ms = [], []
         for round_number in range(1, args.rounds + 1):

@@ -452,6 +452,31 @@ class RegistrySettings(BaseSettings):
         default=False,
         description="Let admins upload joblib/pickle files. Loading one runs its code.",
     )
+    # Users' models load and run in model-worker processes (registry/sandbox.py).
+    worker_processes: int = Field(
+        default=1, ge=1, le=16, description="Model-worker processes per loaded user's version."
+    )
+    worker_memory_mb: int = Field(
+        default=4096,
+        ge=0,
+        description="Address-space limit of a model worker in MiB (0: none). onnxruntime and "
+        "OpenBLAS (one thread) start within 1.5 GiB.",
+    )
+    worker_predict_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="A prediction longer than this kills its worker (504)."
+    )
+    worker_load_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="Loading a model in a worker longer than this: refused."
+    )
+    worker_spares: int = Field(
+        default=1, ge=0, le=8, description="Model workers started ahead of need, per process."
+    )
+    quarantine_crashes: int = Field(
+        default=3, ge=1, description="Worker crashes (or timeouts) that quarantine a version..."
+    )
+    quarantine_window_seconds: int = Field(
+        default=600, ge=1, description="... within this many seconds."
+    )
 
 
 class ServingSettings(BaseSettings):

@@ -67,6 +67,22 @@ def skops_forest() -> bytes:
     return data
 
 
+def skops_out_of_range_tree() -> bytes:
+    """A DecisionTreeClassifier whose root's children point far outside its node array: only
+    skops' trusted types, yet its first prediction makes scikit-learn's Cython read out of
+    bounds (a segmentation fault of the process that predicts)."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    x, y = training_data(4)
+    tree = DecisionTreeClassifier(random_state=0).fit(x, y)
+    state = tree.tree_.__getstate__()
+    nodes = state["nodes"].copy()
+    nodes["left_child"][0] = nodes["right_child"][0] = 10**9
+    state["nodes"] = nodes
+    tree.tree_.__setstate__(state)
+    return sio.dumps(tree)
+
+
 def skops_with_os_system() -> bytes:
     # A FunctionTransformer is a trusted estimator; the function it would call is not.
     data: bytes = sio.dumps(FunctionTransformer(func=__import__("os").system))

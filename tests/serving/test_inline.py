@@ -154,3 +154,16 @@ def test_by_default_no_model_call_runs_on_the_event_loop(database: Database) -> 
 
     asyncio.run(main())
     assert on_loop(model) == [False] * 20
+
+
+class WorkerModel(Model):
+    """Stands for a model-worker runtime (``ProcessRuntime``: its call blocks on a socket)."""
+
+    isolated = True
+
+
+def test_a_model_in_a_worker_process_never_runs_on_the_loop(database: Database) -> None:
+    model = WorkerModel()
+    serve(database, model, [ONE_ROW] * 6, budget=0.05)
+    assert len(model.threads) == 6
+    assert not any(on_loop(model))

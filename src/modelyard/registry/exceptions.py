@@ -9,6 +9,7 @@ from modelyard.errors import (
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
+    ServiceUnavailable,
 )
 
 __all__ = [
@@ -17,8 +18,12 @@ __all__ = [
     "ExternalModelData",
     "InvalidModelFile",
     "InvalidSchema",
+    "ModelCrashed",
     "ModelFileTooLarge",
     "ModelNotFound",
+    "ModelQuarantined",
+    "ModelTimedOut",
+    "NotQuarantined",
     "PickleNotAllowed",
     "RegistryError",
     "UnsafeModelStructure",
@@ -95,3 +100,32 @@ class ModelFileTooLarge(RegistryError, PayloadTooLarge):
 class AmbiguousModel(RegistryError, Conflict):
     code = "ambiguous_model"
     message = "Several users have a model of this name; pass owner_id"
+
+
+class ModelCrashed(RegistryError):
+    """The model's worker process died (a signal, or it exited) while it held a request."""
+
+    status_code = 500
+    code = "model_crashed"
+    message = "The model's worker process crashed; it is restarted for the next request"
+
+
+class ModelTimedOut(RegistryError):
+    """The model's worker held one request past ``worker_predict_timeout_seconds``: killed."""
+
+    status_code = 504
+    code = "model_timeout"
+    message = "The model took too long and its worker process was stopped"
+
+
+class ModelQuarantined(RegistryError, ServiceUnavailable):
+    """A version whose workers crashed too often: not served until its owner or an admin
+    clears it (``DELETE .../versions/{v}/quarantine``)."""
+
+    code = "model_quarantined"
+    message = "This model version is quarantined"
+
+
+class NotQuarantined(RegistryError, NotFound):
+    code = "not_quarantined"
+    message = "This model version is not quarantined"

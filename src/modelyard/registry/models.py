@@ -66,6 +66,14 @@ class ModelVersion(Base):
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Where the file came from: "upload" (a user: loaded and run in model-worker processes),
+    # "training" (trained by this server) or "operator" (the command line): those two may run
+    # in the API process. Set by the server, never by the uploader.
+    origin: Mapped[str] = mapped_column(String(16), default="upload", server_default="upload")
+    # Recent worker crashes (epoch seconds) and, once they were too many, the quarantine.
+    crash_times: Mapped[list[float] | None] = mapped_column(JSON, default=None)
+    quarantined_at: Mapped[datetime | None] = mapped_column(default=None)
+    quarantine_reason: Mapped[str | None] = mapped_column(Text, default=None)
 
     model: Mapped[RegisteredModel] = relationship(back_populates="versions")
 

@@ -20,6 +20,7 @@ __all__ = [
     "get_alias",
     "get_version",
     "get_version_by_id",
+    "get_version_for_update",
     "latest_version",
     "list_models",
     "list_versions",
@@ -137,3 +138,10 @@ def owner_versions(session: Session, owner_id: int) -> list[tuple[int, str | Non
         .where(RegisteredModel.owner_id == owner_id)
     )
     return [(row[0], row[1], row[2]) for row in session.execute(query)]
+
+
+def get_version_for_update(session: Session, version_id: int) -> ModelVersion | None:
+    """A version's row, locked until the transaction ends (PostgreSQL; SQLite locks the
+    whole database on write)."""
+    statement = select(ModelVersion).where(ModelVersion.id == version_id).with_for_update()
+    return session.scalars(statement).one_or_none()

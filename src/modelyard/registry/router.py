@@ -144,6 +144,22 @@ def delete_version(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+@router.delete(
+    "/models/{name}/versions/{version}/quarantine",
+    response_model=ModelVersionRead,
+    responses={404: {"description": "No such version, or it is not quarantined."}},
+)
+def clear_quarantine(
+    name: ModelName,
+    version: VersionRef,
+    session: SessionDep,
+    user: CurrentUser,
+    owner_id: OwnerId = None,
+) -> ModelVersionRead:
+    """Serve a quarantined version again (its owner or an admin)."""
+    return service.clear_quarantine(session, user, name, version, owner_id)
+
+
 @router.put("/models/{name}/aliases/{alias}", response_model=AliasRead)
 def set_alias(
     name: ModelName,

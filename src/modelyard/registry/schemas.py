@@ -48,6 +48,19 @@ class ModelVersionRead(BaseModel):
     sample_rows: int | None
     aliases: list[str]
     created_at: datetime
+    origin: str = Field(
+        default="upload",
+        description="upload (a user's file), training (trained here) or operator (the CLI).",
+    )
+    runs_in: Literal["worker", "process"] = Field(
+        default="worker",
+        description="worker: a model-worker process (users' files); process: the API process "
+        "(trained here, the operator's file, or marked in-process by an admin).",
+    )
+    quarantined_at: datetime | None = Field(
+        default=None, description="Set when its workers crashed too often; predicts answer 503."
+    )
+    quarantine_reason: str | None = None
 
 
 class AliasRead(BaseModel):
@@ -140,6 +153,11 @@ class ServingOptions(BaseModel):
         "(every MODELYARD_SERVING_LOG_FLUSH_MS) and answers may be missing from the log after "
         "a crash, or when its queue is full or the database is down.",
     )
+    in_process: bool | None = Field(
+        default=None,
+        description="Admins only: run this version in the API process instead of a "
+        "model-worker process (faster; a crash of the model then stops the server).",
+    )
 
 
 class ServingTarget(BaseModel):
@@ -161,3 +179,8 @@ class ServingTarget(BaseModel):
     serving: dict[str, Any] | None = None
     sample_key: str | None = None
     sample_rows: int | None = None
+    # False: the model runs in the API process (trained here, the operator's, or an admin's
+    # choice); True: in model-worker processes.
+    isolated: bool = True
+    # Why the version is quarantined (None: it is served).
+    quarantine: str | None = None

@@ -7,9 +7,11 @@ other model of that name (``owner_id`` picks one when several users use the name
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -23,7 +25,7 @@ from modelyard.auth import service as auth
 from modelyard.auth.models import User
 from modelyard.config import RegistrySettings
 from modelyard.db import after_commit, utcnow
-from modelyard.errors import Conflict, InvalidInput
+from modelyard.errors import Conflict, InvalidInput, PermissionDenied
 from modelyard.registry import repository
 from modelyard.registry.exceptions import (
     AliasNotFound,
@@ -31,15 +33,24 @@ from modelyard.registry.exceptions import (
     ExternalModelData,
     InvalidModelFile,
     InvalidSchema,
+    ModelCrashed,
     ModelFileTooLarge,
     ModelNotFound,
+    ModelQuarantined,
+    ModelTimedOut,
+    NotQuarantined,
     PickleNotAllowed,
     UnsafeModelStructure,
     UnsupportedOperatorDomain,
     UntrustedModelTypes,
     VersionNotFound,
 )
-from modelyard.registry.input_schema import Column, SchemaError, parse_input_schema
+from modelyard.registry.input_schema import (
+    Column,
+    SchemaError,
+    coerce_records,
+    parse_input_schema,
+)
 from modelyard.registry.loaders import (
     CODE_RUNNING_FORMATS,
     FORMATS,
@@ -55,6 +66,7 @@ from modelyard.registry.loaders import (
     summarise,
 )
 from modelyard.registry.models import ModelAlias, ModelVersion, RegisteredModel
+from modelyard.registry.sandbox import ModelError, ProcessRuntime, WorkerOptions, handoff
 from modelyard.registry.schemas import (
     AliasRead,
     ModelRead,
@@ -67,8 +79,10 @@ from modelyard.storage import ArtifactStore, delete_quietly
 
 __all__ = [
     "LATEST",
+    "ORIGINS",
     "PRODUCTION",
     "Upload",
+    "clear_quarantine",
     "delete_alias",
     "delete_version",
     "get_model",
@@ -79,6 +93,9 @@ __all__ = [
     "load_runtime",
     "ml_api_target",
     "on_version_delete",
+    "open_runtime",
+    "quarantine_error",
+    "record_crash",
     "register_operator_model",
     "register_version",
     "resolve_model",
@@ -86,11 +103,14 @@ __all__ = [
     "set_alias",
     "set_serving_options",
     "version_target",
+    "worker_options",
 ]
 
 
 LATEST = "latest"
 PRODUCTION = "production"
+# Where a version's file came from; only "upload" (a user's file) runs in model workers.
+ORIGINS = ("upload", "training", "operator")
 _SUFFIX = {"skops": ".skops", "onnx": ".onnx", "pickle": ".pkl", "joblib": ".joblib"}
 
 
@@ -199,10 +219,26 @@ def _check_schema(columns: list[Column], runtime: ModelRuntime) -> None:
         # A model without metadata still shows a mismatch when it is handed one row.
         try:
             runtime.predict(np.zeros((1, len(columns)), dtype=np.float64))
+        except (ModelCrashed, ModelTimedOut):
+            raise
         except Exception as exc:
             raise InvalidSchema(
                 f"the model refused a row shaped like the schema: {summarise(exc)}"
             ) from exc
+    elif isinstance(runtime, ProcessRuntime):
+        # Text too goes through one trial row in the worker (its defaults, else ""), so a
+        # file that crashes on its first prediction is refused now; a refusal of the row
+        # itself is the model's business, as before.
+        trial_row = {
+            c.name: c.default if c.default is not None else _BLANK[c.type] for c in columns
+        }
+        matrix, _ = coerce_records([trial_row], columns)
+        if matrix is not None:
+            with contextlib.suppress(ModelError):
+                runtime.predict(matrix)
+
+
+_BLANK: dict[str, Any] = {"str": "", "int": 0, "float": 0.0, "bool": False}
 
 
 def _infer_schema(runtime: ModelRuntime) -> list[Column] | None:
@@ -231,7 +267,9 @@ def _count_sample_rows(sample: bytes, columns: list[Column] | None) -> int:
 def load_runtime(
     data: bytes, model_format: str, settings: RegistrySettings, *, operator: bool = False
 ) -> ModelRuntime:
-    """Load a stored version's file (its format was checked when it was registered).
+    """Load a stored version's file IN THIS PROCESS (its format was checked when it was
+    registered): for files this server trusts (trained here, the operator's); a user's file
+    goes through ``open_runtime``.
 
     ``operator``: the caller is the operator's own process (the command line), which may load
     a pickle it was handed whatever the settings say.
@@ -241,6 +279,97 @@ def load_runtime(
         # Admitted while the operator allowed pickles; no longer trusted to run.
         raise PickleNotAllowed()
     return load_model(data, fmt, trusted_types=settings.skops_trusted_types)
+
+
+def worker_options(settings: RegistrySettings) -> WorkerOptions:
+    return WorkerOptions(
+        workers=settings.worker_processes,
+        memory_mb=settings.worker_memory_mb,
+        predict_timeout_seconds=settings.worker_predict_timeout_seconds,
+        load_timeout_seconds=settings.worker_load_timeout_seconds,
+        spares=settings.worker_spares,
+    )
+
+
+def open_runtime(
+    target: ServingTarget,
+    fetch: Callable[[], bytes],
+    settings: RegistrySettings,
+    *,
+    on_crash: Callable[[str], None] | None = None,
+) -> ModelRuntime:
+    """The version's model, loaded where it may run: a user's file in model-worker processes
+    (``sandbox.ProcessRuntime``; ``fetch`` is asked for the bytes again when a worker is
+    restarted), a file trained here, the operator's, or one an admin marked in-process, here.
+    ``on_crash(reason)`` hears of every worker that died or hung."""
+    if not target.isolated:
+        return load_runtime(fetch(), target.format, settings)
+    if target.format in CODE_RUNNING_FORMATS and not settings.allow_admin_pickle:
+        raise PickleNotAllowed()
+    loaded = handoff.claim(target.sha256, target.format)
+    if loaded is not None:
+        loaded.adopt(fetch, worker_options(settings), on_crash)
+        return loaded
+    return ProcessRuntime(
+        fetch,
+        target.format,
+        settings.skops_trusted_types,
+        worker_options(settings),
+        on_crash=on_crash,
+    )
+
+
+def _load_upload(
+    upload: Upload, fmt: ModelFormat, settings: RegistrySettings, origin: str
+) -> ModelRuntime:
+    """Load an uploaded file: a user's in a model worker (a file that kills its worker while
+    loading is refused with 422 and the server stays up), the server's own here."""
+    try:
+        if origin != "upload":
+            return load_model(upload.data, fmt, trusted_types=settings.skops_trusted_types)
+        return ProcessRuntime(
+            lambda: upload.data,
+            fmt,
+            settings.skops_trusted_types,
+            # One worker, and no spare taken for a restart: it lives for this upload only.
+            WorkerOptions(
+                workers=1,
+                memory_mb=settings.worker_memory_mb,
+                predict_timeout_seconds=settings.worker_predict_timeout_seconds,
+                load_timeout_seconds=settings.worker_load_timeout_seconds,
+                spares=settings.worker_spares,
+            ),
+        )
+    except UntrustedTypes as exc:
+        raise UntrustedModelTypes(str(exc), details={"types": exc.types}) from exc
+    except UnsafeStructure as exc:
+        raise UnsafeModelStructure(str(exc)) from exc
+    except ExternalData as exc:
+        raise ExternalModelData(str(exc)) from exc
+    except UnsupportedDomain as exc:
+        raise UnsupportedOperatorDomain(str(exc)) from exc
+    except LoadError as exc:
+        raise InvalidModelFile(str(exc)) from exc
+    except (ModelCrashed, ModelTimedOut) as exc:
+        raise InvalidModelFile(f"the file cannot be loaded safely: {exc.message}") from exc
+
+
+def _trial(runtime: ModelRuntime, columns: list[Column] | None) -> None:
+    """A user's model predicts one row in its worker before it is registered: a file whose
+    first prediction kills its worker is refused (422) instead of being served."""
+    if not isinstance(runtime, ProcessRuntime):
+        return
+    try:
+        if columns is not None:
+            _check_schema(columns, runtime)
+        elif runtime.n_features is not None:
+            # Refusing zeros is the model's right; crashing is not.
+            with contextlib.suppress(ModelError):
+                runtime.predict(np.zeros((1, runtime.n_features), dtype=np.float64))
+    except (ModelCrashed, ModelTimedOut) as exc:
+        raise InvalidModelFile(
+            f"the model crashed its worker process on a trial prediction: {exc.message}"
+        ) from exc
 
 
 def _store(store: ArtifactStore, data: bytes, suffix: str, namespace: str) -> str:
@@ -257,12 +386,18 @@ def register_version(
     upload: Upload,
     *,
     operator: bool = False,
+    origin: str = "upload",
 ) -> ModelVersionRead:
     """Check, load, store and record a new version of the caller's model ``upload.name``.
 
     ``operator``: the file comes from the operator (the command line), not from a request, so
     pickle/joblib are accepted (DESIGN: only the operator may hand the server code to run).
+    ``origin``: ``training`` for a model this server trained (it may run in the API process);
+    a user's file (``upload``) is loaded and tried on one row in a model worker.
     """
+    origin = "operator" if operator else origin
+    if origin not in ORIGINS:
+        raise ValueError(f"unknown origin {origin!r}")
     if not upload.data:
         raise InvalidModelFile("the uploaded file is empty")
     if len(upload.data) > settings.max_model_bytes:
@@ -275,24 +410,23 @@ def register_version(
     ):
         raise PickleNotAllowed()
     columns = _schema_from(upload)
+    runtime = _load_upload(upload, fmt, settings, origin)
     try:
-        runtime = load_model(upload.data, fmt, trusted_types=settings.skops_trusted_types)
-    except UntrustedTypes as exc:
-        raise UntrustedModelTypes(str(exc), details={"types": exc.types}) from exc
-    except UnsafeStructure as exc:
-        raise UnsafeModelStructure(str(exc)) from exc
-    except ExternalData as exc:
-        raise ExternalModelData(str(exc)) from exc
-    except UnsupportedDomain as exc:
-        raise UnsupportedOperatorDomain(str(exc)) from exc
-    except LoadError as exc:
-        raise InvalidModelFile(str(exc)) from exc
-    source = "given"
-    if columns is not None:
-        _check_schema(columns, runtime)
-    else:
-        columns = _infer_schema(runtime)
-        source = "inferred" if columns is not None else "none"
+        source = "given"
+        if isinstance(runtime, ProcessRuntime):
+            _trial(runtime, columns)
+        elif columns is not None:
+            _check_schema(columns, runtime)
+        if columns is None:
+            columns = _infer_schema(runtime)
+            source = "inferred" if columns is not None else "none"
+    except BaseException:
+        if isinstance(runtime, ProcessRuntime):
+            runtime.close()
+        raise
+    if isinstance(runtime, ProcessRuntime):
+        # Its first predict in this process takes this worker instead of loading it again.
+        handoff.keep(hashlib.sha256(upload.data).hexdigest(), fmt, runtime)
     sample_rows = _count_sample_rows(upload.sample, columns) if upload.sample else None
 
     model = repository.find_model(session, caller.id, upload.name)
@@ -321,6 +455,7 @@ def register_version(
         sample_key=keys[1] if len(keys) > 1 else None,
         sample_rows=sample_rows,
         created_by=caller.id,
+        origin=origin,
     )
     try:
         _add_or_conflict(session, version)
@@ -400,6 +535,10 @@ def _version_read(
         sample_rows=version.sample_rows,
         aliases=aliases,
         created_at=version.created_at,
+        origin=version.origin,
+        runs_in="worker" if _isolated(version) else "process",
+        quarantined_at=version.quarantined_at,
+        quarantine_reason=version.quarantine_reason,
     )
 
 
@@ -561,7 +700,16 @@ def _target(model: RegisteredModel, version: ModelVersion) -> ServingTarget:
         serving=version.serving_options,
         sample_key=version.sample_key,
         sample_rows=version.sample_rows,
+        isolated=_isolated(version),
+        quarantine=version.quarantine_reason if version.quarantined_at is not None else None,
     )
+
+
+def _isolated(version: ModelVersion) -> bool:
+    """Whether the version's model runs in model workers: a user's file, unless an admin
+    marked it in-process (``ServingOptions.in_process``)."""
+    in_process = bool((version.serving_options or {}).get("in_process"))
+    return version.origin == "upload" and not in_process
 
 
 def get_serving_options(
@@ -581,7 +729,10 @@ def set_serving_options(
     options: ServingOptions,
     owner_id: int | None = None,
 ) -> ServingTarget:
-    """Replace how a version is served (fields left out take the server's defaults)."""
+    """Replace how a version is served (fields left out take the server's defaults); only an
+    admin may run a user's model in the API process (``in_process``)."""
+    if options.in_process and not caller.is_admin:
+        raise PermissionDenied("only an admin may run a model in the API process (in_process)")
     model = resolve_model(session, caller, name, owner_id)
     version = _find_version(session, model, ref)
     overrides = options.model_dump(exclude_none=True)
@@ -626,3 +777,56 @@ def version_target(session: Session, version_id: int, caller: User | None = None
     ):
         raise VersionNotFound(f"model version {version_id} not found")
     return _target(model, version)
+
+
+# --- model workers' crashes and quarantine ----------------------------------------------------
+
+
+def quarantine_error(target: ServingTarget) -> ModelQuarantined:
+    """What a predict of a quarantined version answers (503)."""
+    reason = target.quarantine or "its model-worker processes crashed repeatedly"
+    return ModelQuarantined(
+        f"model {target.model_name!r} version {target.version} is quarantined: {reason}; "
+        "its owner or an admin can clear it (DELETE .../quarantine)",
+        details={"reason": reason, "model": target.model_name, "version": target.version},
+    )
+
+
+def record_crash(
+    session: Session, version_id: int, reason: str, settings: RegistrySettings
+) -> bool:
+    """Count one crash (or hang) of a version's model worker; True if it quarantined the
+    version now (``quarantine_crashes`` within ``quarantine_window_seconds``). The count lives
+    in the version's row, locked while it changes, so every server process adds to one count."""
+    version = repository.get_version_for_update(session, version_id)
+    if version is None or version.quarantined_at is not None:
+        return False
+    now = time.time()
+    recent = [t for t in version.crash_times or [] if now - t < settings.quarantine_window_seconds]
+    recent.append(now)
+    version.crash_times = recent
+    if len(recent) < settings.quarantine_crashes:
+        session.flush()
+        return False
+    version.quarantined_at = utcnow()
+    version.quarantine_reason = (
+        f"{len(recent)} crashes of its model workers within "
+        f"{settings.quarantine_window_seconds} s; the last: {reason}"
+    )[:2000]
+    session.flush()
+    return True
+
+
+def clear_quarantine(
+    session: Session, caller: User, name: str, ref: str, owner_id: int | None
+) -> ModelVersionRead:
+    """Serve a quarantined version again (its owner or an admin; another user: not found)."""
+    model = resolve_model(session, caller, name, owner_id)
+    version = _find_version(session, model, ref)
+    if version.quarantined_at is None:
+        raise NotQuarantined(f"model {name!r} version {version.version} is not quarantined")
+    version.quarantined_at = None
+    version.quarantine_reason = None
+    version.crash_times = None
+    session.flush()
+    return _version_read(session, model, version)

@@ -1,7 +1,8 @@
 """Loaded models, kept per process and evicted least-recently-used by count.
 
 A model is loaded once: concurrent first requests for the same version wait for one load
-instead of each loading it.
+instead of each loading it. A runtime that holds processes (``close``: a user's model in its
+model workers) is closed when it is evicted, cleared, or the cache is closed at shutdown.
 """
 
 from __future__ import annotations
@@ -15,12 +16,20 @@ from modelyard.registry.schemas import ServingTarget
 
 __all__ = ["ModelCache"]
 
-CacheKey = tuple[int, str]
+CacheKey = tuple[int, str, bool]
 
 
 def _key(target: ServingTarget) -> CacheKey:
-    # The digest too: a version id reused after a database reset never serves a stale file.
-    return (target.version_id, target.sha256)
+    # The digest too: a version id reused after a database reset never serves a stale file;
+    # and where it runs, so an admin's in-process choice takes effect at the next load.
+    return (target.version_id, target.sha256, target.isolated)
+
+
+def _close(runtimes: list[ModelRuntime]) -> None:
+    for runtime in runtimes:
+        close = getattr(runtime, "close", None)
+        if callable(close):
+            close()
 
 
 class ModelCache:
@@ -72,11 +81,23 @@ class ModelCache:
             self._pinned[_key(target)] = runtime
 
     def put(self, target: ServingTarget, runtime: ModelRuntime) -> None:
+        evicted = []
         with self._lock:
+            old = self._items.get(_key(target))
+            if old is not None and old is not runtime:
+                evicted.append(old)
             self._items[_key(target)] = runtime
             self._items.move_to_end(_key(target))
             while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
+                evicted.append(self._items.popitem(last=False)[1])
+        # A request may still hold an evicted runtime: a process runtime ends its busy
+        # workers when they answer.
+        _close(evicted)
+
+    def runtimes(self) -> list[ModelRuntime]:
+        """The loaded models (tests, operators: a model worker's pids)."""
+        with self._lock:
+            return [*self._items.values(), *self._pinned.values()]
 
     def __len__(self) -> int:
         with self._lock:
@@ -85,4 +106,14 @@ class ModelCache:
     def clear(self) -> None:
         """Forget the loaded models (the pinned ones stay)."""
         with self._lock:
+            evicted = list(self._items.values())
             self._items.clear()
+        _close(evicted)
+
+    def close(self) -> None:
+        """Forget every model, the pinned ones too, and stop their worker processes."""
+        with self._lock:
+            evicted = [*self._items.values(), *self._pinned.values()]
+            self._items.clear()
+            self._pinned.clear()
+        _close(evicted)

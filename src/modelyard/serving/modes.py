@@ -48,6 +48,7 @@ from typing import Any, Literal
 import numpy as np
 
 from modelyard.registry.loaders import Prediction, summarise
+from modelyard.registry.sandbox import ModelError
 from modelyard.serving.exceptions import (
     PredictFailed,
     PredictTimeout,
@@ -258,6 +259,8 @@ def _model_error(exc: Exception) -> Exception:
 
     if isinstance(exc, ModelyardError):
         return exc
+    if isinstance(exc, ModelError):  # the model's own exception, told by its worker
+        return PredictFailed(summarise(exc))
     # The library's own text (source paths and all) stays in the server's log.
     return PredictFailed(f"{type(exc).__name__}: {summarise(exc)}")
 

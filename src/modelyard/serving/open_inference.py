@@ -264,6 +264,8 @@ async def version_metadata(
 
 async def _ready(core: Any, context: Any) -> dict[str, Any]:
     target: ServingTarget = context.target
+    if target.quarantine is not None:  # its predicts answer 503 until it is cleared
+        return {"name": target.model_name, "ready": False}
     try:
         await anyio.to_thread.run_sync(core.cache.get, target)
         loaded = True

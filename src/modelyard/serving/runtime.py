@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from modelyard.config import Settings
 from modelyard.db import Database
 from modelyard.kv import EphemeralStore, MemoryStore
+from modelyard.registry import service as registry
 from modelyard.registry.loaders import ModelRuntime
 from modelyard.registry.schemas import ServingTarget
-from modelyard.registry.service import load_runtime
 from modelyard.serving.cache import ModelCache
 from modelyard.serving.log import RequestLogWriter
 from modelyard.serving.modes import ModeOptions
@@ -17,6 +19,8 @@ from modelyard.serving.targets import TargetCache
 from modelyard.storage import ArtifactStore
 
 __all__ = ["build_serving_core", "default_mode_options"]
+
+log = logging.getLogger(__name__)
 
 
 def default_mode_options(settings: Settings) -> ModeOptions:
@@ -47,7 +51,25 @@ def build_serving_core(
     writes what is still queued). Async results go to ``ephemeral`` (in-process if None)."""
 
     def load(target: ServingTarget) -> ModelRuntime:
-        return load_runtime(store.get_bytes(target.artifact_key), target.format, settings.registry)
+        def crashed(reason: str) -> None:
+            # In the database, so every server process (``serve --workers N``) adds to one
+            # count; the commit moves the target cache on, so this process sees the quarantine
+            # at its next request.
+            with database.session() as session:
+                if registry.record_crash(session, target.version_id, reason, settings.registry):
+                    log.warning(
+                        "model %r version %s quarantined: %s",
+                        target.model_name,
+                        target.version,
+                        reason,
+                    )
+
+        return registry.open_runtime(
+            target,
+            lambda: store.get_bytes(target.artifact_key),
+            settings.registry,
+            on_crash=crashed,
+        )
 
     serving = settings.serving
     writer = RequestLogWriter(

@@ -35,8 +35,10 @@ from modelyard.db import utcnow
 from modelyard.errors import ModelyardError
 from modelyard.kv import MemoryStore
 from modelyard.registry import service as registry
+from modelyard.registry.exceptions import ModelCrashed, ModelTimedOut
 from modelyard.registry.input_schema import coerce_arrays, coerce_records
 from modelyard.registry.loaders import ModelRuntime, Prediction, summarise
+from modelyard.registry.sandbox import ModelError
 from modelyard.registry.schemas import ServingOptions, ServingTarget
 from modelyard.schemas import Page
 from modelyard.serving import repository
@@ -237,6 +239,8 @@ class ServingCore:
                 dispatcher.release_threads()
         self._dispatchers.clear()
         self._made_for.clear()
+        # Users' models' worker processes end with the core.
+        self.cache.close()
 
     # -- one request --------------------------------------------------------------------------
 
@@ -321,11 +325,15 @@ class ServingCore:
     ) -> Prediction:
         # Measured when the choice of running inline is about it: a small body, and a model
         # loaded already (a load is once per process, not this request's cost).
-        measured = _inline_size(seen["raw_size"]) and self.cache.peek(target) is not None
+        measured = _inline_size(seen["raw_size"]) and _in_process(self.cache.peek(target))
         cpu, wall = time.thread_time(), time.perf_counter()
         matrix, runtime = self._prepare(target, seen, dispatcher)
         try:
             prediction = runtime.predict(matrix)
+        except ModelyardError:
+            raise  # a model worker that crashed or hung (model_crashed, model_timeout)
+        except ModelError as exc:  # the model's own exception, told by its worker
+            raise PredictFailed(summarise(exc)) from exc
         except Exception as exc:
             raise PredictFailed(f"{type(exc).__name__}: {summarise(exc)}") from exc
         # Encoded here, in the request's own thread, not on the event loop.
@@ -352,7 +360,7 @@ class ServingCore:
             and dispatcher.inline_waits < _MAX_INLINE_WAITS
             and isinstance(body, bytes)
             and _inline_size(len(body))
-            and self.cache.peek(target) is not None
+            and _in_process(self.cache.peek(target))
         )
 
     async def _submit(
@@ -422,6 +430,8 @@ class ServingCore:
         # (and, in direct mode, the encoded output).
         seen: dict[str, Any] = {"body": body, "n_rows": 0, "raw_size": _size(body)}
         try:
+            if target.quarantine is not None:
+                raise registry.quarantine_error(target)
             dispatcher = self.dispatcher_for(target)
             if dispatcher.mode == "direct":
                 with dispatcher.hold():
@@ -478,6 +488,7 @@ class ServingCore:
         started: float,
     ) -> None:
         if isinstance(exc, ModelyardError):
+            _name_predict(exc, predict_id)
             status, error = exc.status_code, exc.message
         else:  # what the error handler answers for it (or, cancelled, nobody heard)
             status, error = 500, type(exc).__name__
@@ -517,6 +528,8 @@ class ServingCore:
         seen: dict[str, Any] = {"body": body, "n_rows": 0}
         options = self.options_for(target)
         try:
+            if target.quarantine is not None:
+                raise registry.quarantine_error(target)
             dispatcher = self.dispatcher_for(target)
             future = await self._submit(target, seen, dispatcher)
         except ModelyardError as exc:
@@ -564,6 +577,18 @@ class ServingCore:
 # the GIL a while).
 _INLINE_WAIT_SECONDS = 0.05
 _MAX_INLINE_WAITS = 3
+
+
+def _in_process(runtime: ModelRuntime | None) -> bool:
+    """A loaded model that runs in this process (a model worker's never runs on the loop)."""
+    return runtime is not None and not getattr(runtime, "isolated", False)
+
+
+def _name_predict(exc: ModelyardError, predict_id: str) -> None:
+    """Name the request in a crashed or hung model's error (its body, besides
+    ``X-Predict-Id``), so the client can quote it and the log entry be found."""
+    if isinstance(exc, ModelCrashed | ModelTimedOut) and isinstance(exc.details, dict | None):
+        exc.details = {**(exc.details or {}), "predict_id": predict_id}
 
 
 def _size(body: Any) -> int | None:

@@ -594,8 +594,9 @@ def register_model(
         input_schema=[{"name": "text", "type": "str"}],
     )
     try:
+        # Trained by this server from its own code: may run in the API process.
         version = registry.register_version(
-            session, runtime.store, runtime.settings.registry, owner, upload
+            session, runtime.store, runtime.settings.registry, owner, upload, origin="training"
         )
     except ModelyardError as exc:
         log.warning("run %s: model not registered: %s", run.run_id, exc.message)

@@ -209,6 +209,11 @@ def _project(ctx: JobContext, runtime: VisualizationRuntime, projection_id: str)
         )
     train_x, train_notes = encoder.encode(training, model)
     prod_x, prod_notes = encoder.encode(production, model)
+    # Done with the model: a user's model's worker process ends now (on an early exit above,
+    # when the runtime is collected).
+    close = getattr(model, "close", None)
+    if callable(close):
+        close()
     notes += [f"training: {n}" for n in train_notes] + [f"production: {n}" for n in prod_notes]
     width = train_x.shape[1] if len(training) else prod_x.shape[1]
 

@@ -15,7 +15,7 @@ from modelyard.config import Settings
 from modelyard.db import normalize_database_url
 from modelyard.registry.loaders import ModelRuntime
 from modelyard.registry.schemas import ServingTarget
-from modelyard.registry.service import load_runtime
+from modelyard.registry.service import open_runtime
 from modelyard.storage import ArtifactStore, build_artifact_store
 from modelyard.visualization import methods
 
@@ -43,8 +43,10 @@ class VisualizationRuntime:
             self.load_model = self._load
 
     def _load(self, target: ServingTarget) -> ModelRuntime:
-        data = self.store.get_bytes(target.artifact_key)
-        return load_runtime(data, target.format, self.settings.registry)
+        # A user's model in a model-worker process, as when it is served.
+        return open_runtime(
+            target, lambda: self.store.get_bytes(target.artifact_key), self.settings.registry
+        )
 
 
 def numba_cache_dir(settings: Settings) -> Path:

@@ -1,0 +1,161 @@
+"""A model-worker process: loads one user's model from the bytes it is handed and predicts.
+
+Started by ``sandbox`` as ``python -m modelyard.registry.model_worker --fd N ...`` in an empty
+folder of its own, with an environment that holds no secret. Before it reads anything it
+limits itself (no core dumps, an address-space limit, killed when its parent dies, no new
+privileges), so whatever a crafted file makes native code do happens here, in a process that
+knows nothing worth stealing and whose death the API process answers as an error.
+
+It speaks ``wire``'s frames on the socket it inherited: ``load`` (the model's bytes as one
+byte array), ``predict`` (a float64 matrix, or JSON rows for text), ``describe`` (its folder and
+environment's names, for tests and operators). One request at a time; EOF ends it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import resource
+import signal
+import socket
+import sys
+from typing import Any
+
+import numpy as np
+
+from modelyard.registry.loaders import LoadError, ModelRuntime, UntrustedTypes, load_model
+from modelyard.registry.wire import FrameError, encode_column, recv_frame, send_frame
+
+__all__ = ["main"]
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
+_PR_SET_NO_NEW_PRIVS = 38
+
+
+def _confine(memory_mb: int, parent: int) -> None:
+    """Limit this process before any of the model's bytes are read."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if memory_mb > 0:
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        # Killed with the API process, however that ends (kill -9 included).
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        # No core file, and no other process of this user may attach to it.
+        libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the death signal was asked for
+        os._exit(1)
+
+
+def _preload() -> None:
+    """Import what loading a model needs while no model is waiting (a spare worker is started
+    ahead of need, so its first model loads without these seconds of imports)."""
+    import onnxruntime  # noqa: F401
+    import sklearn.ensemble
+    import sklearn.linear_model
+    import sklearn.tree  # noqa: F401
+    import skops.io  # noqa: F401
+
+
+def _load(header: dict[str, Any], arrays: list[np.ndarray]) -> tuple[ModelRuntime, dict[str, Any]]:
+    if len(arrays) != 1:
+        raise LoadError("no model bytes were sent")
+    runtime = load_model(
+        arrays[0].tobytes(),
+        header.get("format", ""),
+        trusted_types=[str(t) for t in header.get("trusted_types", [])],
+    )
+    inputs = getattr(runtime, "inputs", None) or []
+    return runtime, {
+        "ok": True,
+        "kind": runtime.kind,
+        "classes": runtime.classes,
+        "n_features": runtime.n_features,
+        "feature_names": runtime.feature_names,
+        "inputs": [[i.name, list(i.shape), i.element_type] for i in inputs],
+        "pid": os.getpid(),
+    }
+
+
+def _matrix(header: dict[str, Any], arrays: list[np.ndarray]) -> np.ndarray:
+    spec = header.get("matrix")
+    if isinstance(spec, dict) and "json" in spec:
+        return np.asarray(spec["json"], dtype=object)
+    if len(arrays) != 1 or arrays[0].ndim != 2:
+        raise ValueError("the matrix is missing")
+    return arrays[0]
+
+
+def _serve(sock: socket.socket) -> None:
+    runtime: ModelRuntime | None = None
+    while True:
+        try:
+            header, arrays = recv_frame(sock)
+        except FrameError:
+            return  # the API process closed the connection: done
+        op = header.get("op")
+        out: list[np.ndarray] = []
+        try:
+            if op == "load":
+                runtime, reply = _load(header, arrays)
+            elif op == "predict":
+                if runtime is None:
+                    raise LoadError("no model is loaded")
+                prediction = runtime.predict(_matrix(header, arrays))
+                probabilities = prediction.probabilities
+                reply = {
+                    "ok": True,
+                    "predictions": encode_column(prediction.predictions, out),
+                    "probabilities": None
+                    if probabilities is None
+                    else encode_column(np.asarray(probabilities, dtype=np.float64), out),
+                }
+            elif op == "describe":
+                reply = {
+                    "ok": True,
+                    "cwd": os.getcwd(),
+                    "files": sorted(os.listdir(".")),
+                    "environ": sorted(os.environ),
+                    "limits": {"as": resource.getrlimit(resource.RLIMIT_AS)[0]},
+                    "pid": os.getpid(),
+                }
+            else:
+                reply = {"ok": False, "error": f"unknown operation {op!r}"}
+        except UntrustedTypes as exc:
+            out = []
+            reply = {"ok": False, "error": str(exc), "load": True, "types": exc.types}
+        except LoadError as exc:
+            out = []
+            # The refusal's kind (unsafe structure, external data, ...) names its API error.
+            reply = {"ok": False, "error": str(exc), "load": True, "refusal": type(exc).__name__}
+        except MemoryError:
+            out = []
+            reply = {"ok": False, "error": "the model ran out of its memory limit"}
+        except Exception as exc:
+            out = []
+            reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        send_frame(sock, reply, out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="modelyard.registry.model_worker")
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--memory-mb", type=int, default=0)
+    parser.add_argument("--parent", type=int, required=True)
+    args = parser.parse_args(argv)
+    _confine(args.memory_mb, args.parent)
+    _preload()
+    sock = socket.socket(fileno=args.fd)
+    try:
+        _serve(sock)
+    finally:
+        sock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
