@@ -24,10 +24,14 @@ from typing import Any
 
 import numpy as np
 
+from modelyard.registry import landlock
 from modelyard.registry.loaders import LoadError, ModelRuntime, UntrustedTypes, load_model
 from modelyard.registry.wire import FrameError, encode_column, recv_frame, send_frame
 
 __all__ = ["main"]
+
+# The Landlock ABI this worker locked itself in with (None: the kernel has none).
+_LOCKED_IN: int | None = None
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
@@ -59,6 +63,39 @@ def _preload() -> None:
     import sklearn.linear_model
     import sklearn.tree  # noqa: F401
     import skops.io  # noqa: F401
+
+
+def _lock_in() -> int | None:
+    """Give up, for good, every file but what Python and the model libraries read, and the
+    network (``landlock``); returns the Landlock ABI applied (None: the kernel has none).
+
+    Read-only: the interpreter and the import path (lazy imports still work), the system's
+    libraries, this process's own ``/proc`` entry and the few machine facts numeric libraries
+    read. Read-write: this worker's own folder (its ``cwd``, ``HOME`` and ``TMPDIR``) and
+    ``/dev/null``, ``/dev/shm``. Nothing of the server's data folder, ``/etc``, ``/tmp`` or
+    another process's ``/proc`` entry.
+    """
+    folder = os.path.dirname(os.getcwd())
+    read_only = {p for p in sys.path if os.path.isabs(p) and os.path.isdir(p)}
+    read_only |= {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    read_only |= {
+        "/usr",
+        "/lib",
+        "/lib64",
+        "/etc/ld.so.cache",
+        "/etc/localtime",
+        "/proc/self",
+        "/proc/cpuinfo",
+        "/proc/meminfo",
+        "/proc/stat",
+        "/sys/devices/system/cpu",
+        "/sys/fs/cgroup",
+        "/dev/urandom",
+        "/dev/random",
+    }
+    # /dev/shm: POSIX semaphores and shared memory (multiprocessing, joblib) live there.
+    writable = [folder, "/dev/null", "/dev/shm"]  # noqa: S108
+    return landlock.restrict(sorted(read_only), writable)
 
 
 def _load(header: dict[str, Any], arrays: list[np.ndarray]) -> tuple[ModelRuntime, dict[str, Any]]:
@@ -121,6 +158,7 @@ def _serve(sock: socket.socket) -> None:
                     "files": sorted(os.listdir(".")),
                     "environ": sorted(os.environ),
                     "limits": {"as": resource.getrlimit(resource.RLIMIT_AS)[0]},
+                    "landlock": _LOCKED_IN,
                     "pid": os.getpid(),
                 }
             else:
@@ -149,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _confine(args.memory_mb, args.parent)
     _preload()
+    global _LOCKED_IN
+    _LOCKED_IN = _lock_in()
+    if _LOCKED_IN is None:  # stderr is the server's: the operator sees it once per worker
+        print("model worker: this kernel has no Landlock; files are not locked", file=sys.stderr)
     sock = socket.socket(fileno=args.fd)
     try:
         _serve(sock)

@@ -104,6 +104,8 @@ class WorkerOptions:
     load_timeout_seconds: float = 120.0
     # Workers started ahead of need (their imports done), per process.
     spares: int = 1
+    # The worker's module (``python -m``); the tests run a variant without the structure check.
+    module: str = "modelyard.registry.model_worker"
 
 
 # A worker's load refusals by name (never a class the worker could choose freely).
@@ -129,6 +131,7 @@ def worker_environment(home: str) -> dict[str, str]:
     for name in _THREAD_VARIABLES:
         env.setdefault(name, "1")
     env["HOME"] = home  # libraries that cache under ~ write in the worker's own folder
+    env["TMPDIR"] = home  # and their temporary files too (Landlock leaves it nothing else)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["PYTHONNOUSERSITE"] = "1"
     return env
@@ -166,7 +169,7 @@ class _Worker:
                     sys.executable,
                     "-s",
                     "-m",
-                    "modelyard.registry.model_worker",
+                    options.module,
                     "--fd",
                     str(theirs.fileno()),
                     "--memory-mb",
