@@ -281,7 +281,8 @@ def test_a_real_server_survives_its_model_workers_death(tmp_path: Path) -> None:
         assert http.post("/api/v1/models/m/predict", json=ROW, headers=headers).is_success
 
         server = int(re.findall(r"Started server process \[(\d+)\]", log.read_text())[0])
-        workers = _children(server)
+        # The server's zygote forks the workers: its children are the model's and any spare.
+        workers = [pid for zygote in _children(server) for pid in _children(zygote)]
         assert workers, log.read_text()
         crashed = _killed_during(  # the model's worker, and any spare
             lambda: http.post("/api/v1/models/m/predict", json=ROW, headers=headers), workers

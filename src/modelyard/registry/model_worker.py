@@ -1,13 +1,16 @@
-"""A model-worker process: loads one user's model from the bytes it is handed and predicts.
+"""Model workers: each loads one user's model from the bytes it is handed and predicts.
 
-Started by ``sandbox`` as ``python -m modelyard.registry.model_worker --fd N ...`` in an empty
-folder of its own, with an environment that holds no secret. Before it reads anything it
-limits itself (no core dumps, an address-space limit, killed when its parent dies, no new
-privileges), so whatever a crafted file makes native code do happens here, in a process that
-knows nothing worth stealing and whose death the API process answers as an error.
+``sandbox`` starts one zygote per server process, ``python -m modelyard.registry.model_worker
+--fd N ...``, in an empty folder with an environment that holds no secret; it imports what
+models need (seconds) once, and forks a worker per order (milliseconds), passing it its socket.
+Before a worker reads anything it limits itself (no core dumps, an address-space limit, killed
+when the zygote dies, which dies with the server, no new privileges) and locks itself in
+(``landlock``), so whatever a crafted file makes native code do happens in a process that knows
+nothing worth stealing, reaches no file of the server's, and whose death the API process
+answers as an error. The zygote never sees a model.
 
-It speaks ``wire``'s frames on the socket it inherited: ``load`` (the model's bytes as one
-byte array), ``predict`` (a float64 matrix, or JSON rows for text), ``describe`` (its folder and
+A worker speaks ``wire``'s frames on its socket: ``load`` (the model's bytes as one byte
+array), ``predict`` (a float64 matrix, or JSON rows for text), ``describe`` (its folder and
 environment's names, for tests and operators). One request at a time; EOF ends it.
 """
 
@@ -15,11 +18,14 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import os
 import resource
 import signal
 import socket
 import sys
+import tempfile
+import time
 from typing import Any
 
 import numpy as np
@@ -179,23 +185,89 @@ def _serve(sock: socket.socket) -> None:
         send_frame(sock, reply, out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="modelyard.registry.model_worker")
-    parser.add_argument("--fd", type=int, required=True)
-    parser.add_argument("--memory-mb", type=int, default=0)
-    parser.add_argument("--parent", type=int, required=True)
-    args = parser.parse_args(argv)
-    _confine(args.memory_mb, args.parent)
-    _preload()
+def _child(sock_fd: int, order: dict[str, Any], zygote: int) -> None:
+    """A forked worker: its own folder, limits and lock, then one model's requests."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.chdir(str(order["cwd"]))
+    os.environ["HOME"] = os.environ["TMPDIR"] = str(order["home"])
+    tempfile.tempdir = None  # read TMPDIR again
+    _confine(int(order.get("memory_mb", 0)), zygote)
     global _LOCKED_IN
     _LOCKED_IN = _lock_in()
     if _LOCKED_IN is None:  # stderr is the server's: the operator sees it once per worker
         print("model worker: this kernel has no Landlock; files are not locked", file=sys.stderr)
-    sock = socket.socket(fileno=args.fd)
+    sock = socket.socket(fileno=sock_fd)
     try:
         _serve(sock)
     finally:
         sock.close()
+
+
+def _reap(statuses: dict[int, int]) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        statuses[pid] = os.waitstatus_to_exitcode(status)
+        while len(statuses) > 1000:  # nobody asked: forget the oldest
+            statuses.pop(next(iter(statuses)))
+
+
+def _zygote(control: socket.socket) -> None:
+    """Fork a worker per ``fork`` order (with the worker's socket passed along), tell a
+    worker's exit status per ``status`` order; end when the API process hangs up."""
+    statuses: dict[int, int] = {}
+    zygote = os.getpid()
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, 65536, 1)
+        except OSError:
+            return
+        if not message:
+            return
+        order = json.loads(message)
+        _reap(statuses)
+        if order.get("op") == "fork" and len(fds) == 1:
+            pid = os.fork()
+            if pid == 0:  # the worker
+                code = 1
+                try:
+                    control.close()
+                    _child(fds[0], order, zygote)
+                    code = 0
+                finally:
+                    os._exit(code)
+            os.close(fds[0])
+            control.send(json.dumps({"pid": pid}).encode())
+        elif order.get("op") == "status":
+            pid = int(order["pid"])
+            deadline = time.monotonic() + float(order.get("wait", 2.0))
+            while pid not in statuses and time.monotonic() < deadline:
+                time.sleep(0.01)
+                _reap(statuses)
+            control.send(json.dumps({"status": statuses.pop(pid, None)}).encode())
+        else:
+            for fd in fds:
+                os.close(fd)
+            control.send(json.dumps({"error": "unknown order"}).encode())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The zygote: limits itself, imports what models need once, then forks the workers."""
+    parser = argparse.ArgumentParser(prog="modelyard.registry.model_worker")
+    parser.add_argument("--fd", type=int, required=True, help="the control socket")
+    parser.add_argument("--parent", type=int, required=True)
+    args = parser.parse_args(argv)
+    _confine(0, args.parent)
+    _preload()
+    control = socket.socket(fileno=args.fd)
+    try:
+        _zygote(control)
+    finally:
+        control.close()
     return 0
 
 

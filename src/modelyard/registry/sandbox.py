@@ -22,10 +22,13 @@ too often: see ``registry.service.record_crash``).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
+import json
 import logging
 import os
 import queue
+import select
 import shutil
 import signal
 import socket
@@ -137,10 +140,8 @@ def worker_environment(home: str) -> dict[str, str]:
     return env
 
 
-def _death(process: subprocess.Popen[bytes]) -> str:
-    try:
-        code = process.wait(timeout=2)
-    except subprocess.TimeoutExpired:
+def _exit_reason(code: int | None) -> str:
+    if code is None:
         return "its connection broke"
     if code < 0:
         try:
@@ -151,17 +152,18 @@ def _death(process: subprocess.Popen[bytes]) -> str:
     return f"exited with code {code}"
 
 
-class _Worker:
-    """One model-worker process and its socket."""
+class _Zygote:
+    """The process that forks this server's model workers (``model_worker``): started once
+    (its imports take seconds), then a worker is a fork away (milliseconds). Its orders go over
+    a SOCK_SEQPACKET control socket, one message each, the worker's socket passed along."""
 
-    def __init__(self, options: WorkerOptions) -> None:
-        # 0700; the process's working folder (``cwd``, empty) and its HOME (where libraries
-        # may cache) side by side in it, so the working folder stays empty.
-        self.folder = tempfile.mkdtemp(prefix="modelyard-worker-")
+    def __init__(self, module: str) -> None:
+        self.folder = tempfile.mkdtemp(prefix="modelyard-zygote-")
         cwd, home = os.path.join(self.folder, "cwd"), os.path.join(self.folder, "home")
         os.mkdir(cwd, 0o700)
         os.mkdir(home, 0o700)
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._lock = threading.Lock()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             # Our own interpreter and module; no user text reaches the command line.
             self.process = subprocess.Popen(  # noqa: S603
@@ -169,11 +171,9 @@ class _Worker:
                     sys.executable,
                     "-s",
                     "-m",
-                    options.module,
+                    module,
                     "--fd",
                     str(theirs.fileno()),
-                    "--memory-mb",
-                    str(options.memory_mb),
                     "--parent",
                     str(os.getpid()),
                 ],
@@ -190,13 +190,98 @@ class _Worker:
             raise
         finally:
             theirs.close()
+        self.control = ours
+
+    def alive(self) -> bool:
+        return self.process.poll() is None and self.control.fileno() != -1
+
+    def _ask(self, order: dict[str, Any], fds: Sequence[int], timeout: float) -> dict[str, Any]:
+        with self._lock:
+            self.control.settimeout(timeout)
+            socket.send_fds(self.control, [json.dumps(order).encode()], list(fds))
+            answer = self.control.recv(65536)
+        if not answer:
+            raise OSError("the model workers' zygote ended")
+        reply: dict[str, Any] = json.loads(answer)
+        return reply
+
+    def fork(self, sock: socket.socket, cwd: str, home: str, memory_mb: int, timeout: float) -> int:
+        """A new worker on ``sock``'s other end; its pid."""
+        order = {"op": "fork", "cwd": cwd, "home": home, "memory_mb": memory_mb}
+        pid = self._ask(order, [sock.fileno()], timeout).get("pid")
+        if not isinstance(pid, int) or pid <= 0:
+            raise OSError("the model workers' zygote did not fork")
+        return pid
+
+    def exit_code(self, pid: int, wait: float = 2.0) -> int | None:
+        """A worker's exit code once it ended (negative: the signal), None if unknown."""
+        try:
+            code = self._ask({"op": "status", "pid": pid, "wait": wait}, [], wait + 5).get("status")
+        except (OSError, ValueError):
+            return None
+        return code if isinstance(code, int) else None
+
+    def stop(self) -> None:
+        self.control.close()
+        if self.process.poll() is None:
+            self.process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_zygotes: dict[str, _Zygote] = {}
+_zygotes_lock = threading.Lock()
+
+
+def _zygote(module: str) -> _Zygote:
+    with _zygotes_lock:
+        zygote = _zygotes.get(module)
+        if zygote is None or not zygote.alive():
+            if zygote is not None:
+                zygote.stop()
+            zygote = _zygotes[module] = _Zygote(module)
+        return zygote
+
+
+def _stop_zygotes() -> None:
+    with _zygotes_lock:
+        for zygote in _zygotes.values():
+            zygote.stop()
+        _zygotes.clear()
+
+
+class _Worker:
+    """One model-worker process (forked by the zygote) and its socket."""
+
+    def __init__(self, options: WorkerOptions) -> None:
+        # 0700; the process's working folder (``cwd``, empty) and its HOME (where libraries
+        # may cache, and TMPDIR) side by side in it, so the working folder stays empty.
+        self.folder = tempfile.mkdtemp(prefix="modelyard-worker-")
+        cwd, home = os.path.join(self.folder, "cwd"), os.path.join(self.folder, "home")
+        os.mkdir(cwd, 0o700)
+        os.mkdir(home, 0o700)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.zygote = _zygote(options.module)
+            self._pid = self.zygote.fork(
+                theirs, cwd, home, options.memory_mb, options.load_timeout_seconds
+            )
+            # A handle on the process itself: it is the zygote's child, not ours.
+            self._pidfd = os.pidfd_open(self._pid)
+        except BaseException:
+            ours.close()
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
+        finally:
+            theirs.close()
         self.sock = ours
         self.timeout = options.predict_timeout_seconds
         self.sock.settimeout(self.timeout)
 
     @property
     def pid(self) -> int:
-        return self.process.pid
+        return self._pid
 
     def request(
         self,
@@ -216,23 +301,28 @@ class _Worker:
             raise
         except (FrameError, OSError) as exc:
             self.sock.close()
-            raise WorkerDied(_death(self.process)) from exc
+            raise WorkerDied(_exit_reason(self.zygote.exit_code(self._pid))) from exc
         finally:
             if timeout is not None and self.sock.fileno() != -1:
                 self.sock.settimeout(self.timeout)
 
+    def _ended(self) -> bool:
+        if self._pidfd < 0:
+            return True
+        readable, _, _ = select.select([self._pidfd], [], [], 0)
+        return bool(readable)
+
     def alive(self) -> bool:
-        return self.process.poll() is None and self.sock.fileno() != -1
+        return self.sock.fileno() != -1 and not self._ended()
 
     def stop(self) -> None:
         """End the process (at once: it holds nothing worth a graceful end) and its folder."""
         self.sock.close()
-        if self.process.poll() is None:
-            self.process.kill()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a kill is not refused
-            log.warning("model worker %s did not end after SIGKILL", self.process.pid)
+        if self._pidfd >= 0:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            os.close(self._pidfd)
+            self._pidfd = -1
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -305,6 +395,7 @@ class _Spares:
 
 
 _spares = _Spares()
+atexit.register(_stop_zygotes)
 atexit.register(_spares.stop)
 
 
