@@ -66,6 +66,9 @@ class Log:
     def submit(self, entry: dict[str, Any]) -> None:
         self.entries.append(entry)
 
+    async def commit(self, entry: dict[str, Any], **_: Any) -> None:
+        self.entries.append(entry)
+
 
 class Regressor:
     kind = "regressor"
