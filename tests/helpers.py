@@ -97,10 +97,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(
+def server_process(
     data_dir: Path, env: dict[str, str] | None = None, args: list[str] | None = None
-) -> Iterator[tuple[str, Path]]:
-    """``modelyard serve [args]`` in a child process on the suite's database; its URL and log."""
+) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
+    """``modelyard serve [args]`` in a child process on the suite's database, ready: its URL,
+    the process (a test may kill it) and its log. Ended at the end if it still runs."""
     port = free_port()
     extra = {"MODELYARD_SECRET_KEY": TEST_SECRET, **(env or {})}
     if TEST_DATABASE_URL:
@@ -127,10 +128,20 @@ def running_server(
                 pass
             assert time.monotonic() < deadline, "server did not become ready"
             time.sleep(0.2)
-        yield base, log_path
+        yield base, process, log_path
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         process.wait(timeout=30)
+
+
+@contextmanager
+def running_server(
+    data_dir: Path, env: dict[str, str] | None = None, args: list[str] | None = None
+) -> Iterator[tuple[str, Path]]:
+    """``modelyard serve [args]`` in a child process on the suite's database; its URL and log."""
+    with server_process(data_dir, env, args) as (base, _, log_path):
+        yield base, log_path
 
 
 def every_route(app: Any) -> Iterator[tuple[str, Any]]:

@@ -11,11 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -23,47 +19,11 @@ from sqlalchemy import select
 
 from modelyard.db import Database
 from modelyard.serving.models import PredictionLog
-from tests.conftest import TEST_BROKER_URL, TEST_DATABASE_URL, TEST_SECRET
-from tests.helpers import PASSWORD, free_port, subprocess_env
+from tests.conftest import TEST_DATABASE_URL
+from tests.helpers import PASSWORD, server_process
 from tests.registry.factories import skops_classifier
 
 CLIENTS = 16
-
-
-@contextmanager
-def killable_server(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``modelyard serve`` in a child process; the test kills it, or it is killed at the end."""
-    port = free_port()
-    extra = {"MODELYARD_SECRET_KEY": TEST_SECRET}
-    if TEST_DATABASE_URL:
-        extra["MODELYARD_DATABASE_URL"] = TEST_DATABASE_URL
-    if TEST_BROKER_URL:
-        extra["MODELYARD_BROKER_URL"] = TEST_BROKER_URL
-    log_path = data_dir / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "modelyard", "serve", "--port", str(port)],
-            env=subprocess_env(data_dir, **extra),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180  # a loaded machine starts slowly
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{base}/api/v1/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not become ready"
-            time.sleep(0.2)
-        yield base, process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
 
 
 def set_up_models(client: httpx.Client, modes: dict[str, str]) -> None:
@@ -140,7 +100,7 @@ def test_every_answered_prediction_is_logged_after_kill_9(
     database_url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'modelyard.db'}"
     # One server (its start is most of the test's time), a model in each mode.
     modes = {"batched": "batching", "direct": "direct"}
-    with killable_server(tmp_path) as (base, process):
+    with server_process(tmp_path) as (base, process, _):
         with httpx.Client(base_url=base, timeout=30) as client:
             set_up_models(client, modes)
             headers = dict(client.headers)

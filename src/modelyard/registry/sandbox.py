@@ -140,6 +140,16 @@ def worker_environment(home: str) -> dict[str, str]:
     return env
 
 
+def _private_folder(prefix: str) -> tuple[str, str, str]:
+    """A new 0700 folder holding an empty working folder (``cwd``) and a ``home`` beside it
+    (HOME and TMPDIR: where libraries may cache), so the working folder stays empty."""
+    folder = tempfile.mkdtemp(prefix=prefix)
+    cwd, home = os.path.join(folder, "cwd"), os.path.join(folder, "home")
+    os.mkdir(cwd, 0o700)
+    os.mkdir(home, 0o700)
+    return folder, cwd, home
+
+
 def _exit_reason(code: int | None) -> str:
     if code is None:
         return "its connection broke"
@@ -158,10 +168,7 @@ class _Zygote:
     a SOCK_SEQPACKET control socket, one message each, the worker's socket passed along."""
 
     def __init__(self, module: str) -> None:
-        self.folder = tempfile.mkdtemp(prefix="modelyard-zygote-")
-        cwd, home = os.path.join(self.folder, "cwd"), os.path.join(self.folder, "home")
-        os.mkdir(cwd, 0o700)
-        os.mkdir(home, 0o700)
+        self.folder, cwd, home = _private_folder("modelyard-zygote-")
         self._lock = threading.Lock()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
@@ -255,12 +262,7 @@ class _Worker:
     """One model-worker process (forked by the zygote) and its socket."""
 
     def __init__(self, options: WorkerOptions) -> None:
-        # 0700; the process's working folder (``cwd``, empty) and its HOME (where libraries
-        # may cache, and TMPDIR) side by side in it, so the working folder stays empty.
-        self.folder = tempfile.mkdtemp(prefix="modelyard-worker-")
-        cwd, home = os.path.join(self.folder, "cwd"), os.path.join(self.folder, "home")
-        os.mkdir(cwd, 0o700)
-        os.mkdir(home, 0o700)
+        self.folder, cwd, home = _private_folder("modelyard-worker-")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self.zygote = _zygote(options.module)

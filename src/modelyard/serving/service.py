@@ -455,6 +455,24 @@ class ServingCore:
             # lose, and a refusal (429, 503) must stay cheap under the load that causes it.
             self._log_failure(target, seen, exc, predict_id, user_id, source, started)
             raise
+        await self._log_answer(
+            dispatcher.options, target, seen, encoded, predict_id, user_id, source, started
+        )
+        return PredictResult(predict_id, target, prediction, encoded)
+
+    async def _log_answer(
+        self,
+        options: ModeOptions,
+        target: ServingTarget,
+        seen: dict[str, Any],
+        encoded: bytes,
+        predict_id: str,
+        user_id: int | None,
+        source: str,
+        started: float,
+    ) -> None:
+        """Log an answered prediction: committed before the answer goes out (durable), or
+        queued (``best_effort``, the version's opt-in)."""
         entry = self._entry(
             target,
             seen,
@@ -466,12 +484,6 @@ class ServingCore:
             output=RawJSON(encoded),
             started=started,
         )
-        await self._log_answer(dispatcher.options, entry)
-        return PredictResult(predict_id, target, prediction, encoded)
-
-    async def _log_answer(self, options: ModeOptions, entry: dict[str, Any]) -> None:
-        """Log an answered prediction: committed before the answer goes out (durable), or
-        queued (``best_effort``, the version's opt-in)."""
         if options.request_log == "durable":
             await self.log.commit(entry, retry_after=options.retry_after_seconds)
         else:
@@ -546,19 +558,10 @@ class ServingCore:
             except BaseException as exc:
                 self._log_failure(target, seen, exc, predict_id, user_id, source, started)
                 raise
-            entry = self._entry(
-                target,
-                seen,
-                predict_id=predict_id,
-                user_id=user_id,
-                source=source,
-                status=200,
-                error=None,
-                output=RawJSON(encoded),
-                started=started,
-            )
             # The result is fetchable only once its log entry is committed (durable).
-            await self._log_answer(dispatcher.options, entry)
+            await self._log_answer(
+                dispatcher.options, target, seen, encoded, predict_id, user_id, source, started
+            )
             return render(PredictResult(predict_id, target, prediction, encoded))
 
         await self.results.start(
