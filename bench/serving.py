@@ -294,6 +294,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--only-modelyard", action="store_true", help="no peers, no forest")
     parser.add_argument(
+        "--serving-options",
+        type=json.loads,
+        default={},
+        help='JSON added to every modelyard version\'s serving options, e.g. '
+        '\'{"request_log": "best_effort"}\' or \'{"in_process": true}\' (the admin uploads)',
+    )
+    parser.add_argument(
         "--summarize", type=Path, help="only print the table of an earlier run's <out> folder"
     )
     parser.add_argument(
@@ -407,10 +414,12 @@ def main() -> None:
             ready = server.start()
             batching = {"mode": "batching", "max_batch_rows": args.batch_rows,
                         "max_wait_ms": args.batch_wait_ms, "max_queue_size": 1000}  # fmt: skip
-            direct_v = server.register("lr", work / "model.joblib", {"mode": "direct"})
+            batching.update(args.serving_options)
+            direct = {"mode": "direct", **args.serving_options}
+            direct_v = server.register("lr", work / "model.joblib", direct)
             batch_v = server.register("lr", work / "model.joblib", batching)
             if forest_file is not None:
-                forest_direct = server.register("rf", forest_file, {"mode": "direct"})
+                forest_direct = server.register("rf", forest_file, direct)
                 forest_batch = server.register("rf", forest_file, batching)
             os.environ[KEY_ENV] = server.key
             bench_target.HERE = str(wrapper)  # run_client finds wrk_post.lua there
