@@ -170,18 +170,23 @@ def end_lost(
     someone else moved it first (or, with ``cutoff``, its heartbeat came back)."""
     context = where_it_was(job.progress, job.message)
     with database.session() as session:
-        if job.cancel_requested:
-            state = JobState.REVOKED
+        if job.cancel_requested or job.attempts >= job.max_attempts:
+            # Ended for good: cancelled (the reason as context), or out of attempts.
+            if job.cancel_requested:
+                state, error = JobState.REVOKED, None
+                message = f"cancelled; {reason} ({context})"
+            else:
+                state, error, message = JobState.FAILURE, reason, f"{reason} ({context})"
             done = repository.fail_lost(
                 session,
                 job.id,
                 attempt=job.attempts,
                 cutoff=cutoff,
                 state=state,
-                error=None,
-                message=f"cancelled; {reason} ({context})",
+                error=error,
+                message=message,
             )
-        elif job.attempts < job.max_attempts:
+        else:
             state = JobState.PENDING
             done = repository.requeue_lost(
                 session,
@@ -189,17 +194,6 @@ def end_lost(
                 attempt=job.attempts,
                 cutoff=cutoff,
                 message=f"re-queued: {reason} on attempt {job.attempts} ({context})",
-            )
-        else:
-            state = JobState.FAILURE
-            done = repository.fail_lost(
-                session,
-                job.id,
-                attempt=job.attempts,
-                cutoff=cutoff,
-                state=state,
-                error=reason,
-                message=f"{reason} ({context})",
             )
     if not done:
         return None
