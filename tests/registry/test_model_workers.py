@@ -6,6 +6,7 @@ segmentation fault in scikit-learn's Cython), and SIGKILL of the worker pid the 
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import signal
@@ -145,6 +146,48 @@ def test_a_hung_worker_is_killed_after_the_timeout_and_replaced() -> None:
         assert runtime.predict(np.zeros((1, 4))).classes == [0, 1]
     finally:
         runtime.close()
+
+
+def test_without_pidfd_a_worker_is_watched_through_its_socket(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A kernel before 5.3, or valgrind (the benchmarks' instruction counts), has no
+    # pidfd_open: the worker still serves, its idle death is noticed, a hung one is killed.
+    def no_pidfd(pid: int) -> int:
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    data = skops_classifier(4)
+    runtime = ProcessRuntime(
+        lambda: data, "skops", TRUSTED, WorkerOptions(predict_timeout_seconds=2)
+    )
+    try:
+        assert runtime.predict(np.zeros((1, 4))).classes == [0, 1]
+        [pid] = runtime.pids
+        os.kill(pid, signal.SIGKILL)  # idle: noticed, and started again for the next one
+        deadline = time.monotonic() + 10
+        while pid in runtime.pids and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pid not in runtime.pids
+        assert runtime.predict(np.zeros((1, 4))).classes == [0, 1]
+        [pid] = runtime.pids
+        os.kill(pid, signal.SIGSTOP)  # hung: killed by pid after the timeout
+        with pytest.raises(ModelTimedOut):
+            runtime.predict(np.zeros((1, 4)))
+        deadline = time.monotonic() + 10
+        while _state(pid) not in ("Z", None) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _state(pid) in ("Z", None)
+    finally:
+        runtime.close()
+
+
+def _state(pid: int) -> str | None:
+    """A process's state letter (``Z``: ended, not yet reaped), or None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
 
 
 def test_the_out_of_range_tree_is_refused_at_upload_in_its_worker(

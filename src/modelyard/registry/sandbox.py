@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import functools
 import json
 import logging
@@ -258,6 +259,35 @@ def _stop_zygotes() -> None:
         _zygotes.clear()
 
 
+# A kernel before 5.3, or valgrind (which does not know the call), has no pidfd: a worker is
+# then watched through its socket and killed by pid.
+_NO_PIDFD = -2
+
+
+def _pidfd_open(pid: int) -> int:
+    try:
+        return os.pidfd_open(pid)
+    except OSError as exc:
+        if exc.errno != errno.ENOSYS:
+            raise
+        return _NO_PIDFD
+
+
+def _hung_up(sock: socket.socket) -> bool:
+    """Whether the other end of an idle socket has closed (its process ended)."""
+    if sock.fileno() == -1:
+        return True
+    readable, _, _ = select.select([sock], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
 class _Worker:
     """One model-worker process (forked by the zygote) and its socket."""
 
@@ -270,7 +300,7 @@ class _Worker:
                 theirs, cwd, home, options.memory_mb, options.load_timeout_seconds
             )
             # A handle on the process itself: it is the zygote's child, not ours.
-            self._pidfd = os.pidfd_open(self._pid)
+            self._pidfd = _pidfd_open(self._pid)
         except BaseException:
             ours.close()
             shutil.rmtree(self.folder, ignore_errors=True)
@@ -309,6 +339,8 @@ class _Worker:
                 self.sock.settimeout(self.timeout)
 
     def _ended(self) -> bool:
+        if self._pidfd == _NO_PIDFD:
+            return _hung_up(self.sock)
         if self._pidfd < 0:
             return True
         readable, _, _ = select.select([self._pidfd], [], [], 0)
@@ -324,7 +356,11 @@ class _Worker:
             with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
             os.close(self._pidfd)
-            self._pidfd = -1
+        elif self._pidfd == _NO_PIDFD:
+            # Not reaped before the zygote hears of it, so the pid is still this process's.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+        self._pidfd = -1
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
