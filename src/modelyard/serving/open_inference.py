@@ -22,7 +22,7 @@ import anyio.to_thread
 import numpy as np
 import orjson
 import pydantic_core
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -31,9 +31,9 @@ from modelyard import __version__
 from modelyard.auth.dependencies import SecurityDep
 from modelyard.db import Database
 from modelyard.registry import service as registry
-from modelyard.registry.dependencies import ModelName, OwnerId, VersionRef
+from modelyard.registry.dependencies import ModelName, OwnerId
 from modelyard.registry.input_schema import Column
-from modelyard.registry.schemas import ServingTarget
+from modelyard.registry.schemas import VERSION_REF_PATTERN, ServingTarget
 from modelyard.serving.binary_tensors import (
     BINARY_DATA,
     BINARY_DATA_OUTPUT,
@@ -94,6 +94,17 @@ def _v2_error_body(status: int, code: str, message: str, details: Any) -> Any:
 class _V2Route(PredictIdRoute):
     error_style = staticmethod(_v2_error_body)
 
+
+# The registry's version references, and a dotted version (``1.0.0.0``): the single-model
+# server's model answers to mlup's version too, as its /info shows it; elsewhere, not found.
+VersionRef = Annotated[
+    str,
+    Path(
+        pattern=rf"{VERSION_REF_PATTERN}|^[0-9]{{1,9}}(?:\.[0-9]{{1,9}}){{1,3}}$",
+        description="A version number, an alias, or `latest` (the single-model server: also "
+        "mlup's model version, e.g. `1.0.0.0`).",
+    ),
+]
 
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (v2)"], route_class=_V2Route)
 
