@@ -269,3 +269,22 @@ def test_metadata_lists_every_version_and_the_labels_datatype(
         headers=alice.headers,
     ).json()
     assert infer["outputs"][0]["datatype"] == meta["outputs"][0]["datatype"]
+
+
+def test_a_quarantined_version_is_not_ready_and_says_so_by_its_status(
+    client: TestClient, alice: Account, model: dict[str, Any]
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from modelyard.registry.models import ModelVersion
+
+    with client.app.state.database.session() as session:  # type: ignore[attr-defined]
+        version = session.scalars(select(ModelVersion)).one()
+        version.quarantined_at = datetime.now(UTC)
+        version.quarantine_reason = "crashed"
+    ready = client.get("/v2/models/clf/ready", headers=alice.headers)
+    # tritonclient's is_model_ready reads the status only: anything but 200 is "not ready".
+    assert ready.status_code == 400
+    assert ready.json()["ready"] is False and "quarantined" in ready.json()["error"]
