@@ -288,3 +288,38 @@ def test_a_quarantined_version_is_not_ready_and_says_so_by_its_status(
     # tritonclient's is_model_ready reads the status only: anything but 200 is "not ready".
     assert ready.status_code == 400
     assert ready.json()["ready"] is False and "quarantined" in ready.json()["error"]
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_a_compressed_body_is_inflated_as_tritonclient_compresses_it(
+    client: TestClient, alice: Account, model: dict[str, Any], encoding: str
+) -> None:
+    import gzip
+    import zlib
+
+    body, header_length = _binary_body(ROWS)
+    packed = gzip.compress(body) if encoding == "gzip" else zlib.compress(body)
+    response = _post(
+        client, alice, packed, {HEADER: str(header_length), "Content-Encoding": encoding}
+    )
+    assert response.status_code == 200, response.text
+    assert _result(response).as_numpy("predict").tolist() == classifier(4).predict(ROWS).tolist()
+
+
+def test_bad_compressed_bodies_are_refused(
+    client: TestClient, alice: Account, model: dict[str, Any]
+) -> None:
+    import gzip
+
+    body, header_length = _binary_body(ROWS)
+    headers = {HEADER: str(header_length)}
+    unknown = _post(client, alice, body, {**headers, "Content-Encoding": "br"})
+    assert unknown.status_code == 400 and "not supported" in unknown.json()["error"]
+    broken = _post(client, alice, b"not gzip", {**headers, "Content-Encoding": "gzip"})
+    assert broken.status_code == 400 and "not valid gzip" in broken.json()["error"]
+    cut = _post(client, alice, gzip.compress(body)[:-12], {**headers, "Content-Encoding": "gzip"})
+    assert cut.status_code == 400 and "cut short" in cut.json()["error"]
+    # 40 MB of zeros in 40 KB: inflated no further than the server's body limit (32 MB).
+    bomb = gzip.compress(bytes(40 * 1024 * 1024))
+    too_big = _post(client, alice, bomb, {"Content-Encoding": "gzip"})
+    assert too_big.status_code == 413 and set(too_big.json()) == {"error"}

@@ -71,6 +71,10 @@ def _regressor() -> LinearRegression:
     return LinearRegression().fit(features, features[:, 0] * 2.0 + 1.0)
 
 
+# infer() writes its own headers (Content-Encoding, Inference-Header-Content-Length) into the
+# dict it is given, so each call here gets a fresh one.
+
+
 def _client(base: str) -> triton.InferenceServerClient:
     return triton.InferenceServerClient(
         base.removeprefix("http://"), connection_timeout=60, network_timeout=60
@@ -149,10 +153,13 @@ def test_tritonclient_health_readiness_and_metadata(main_server: tuple[str, str]
 def test_tritonclient_infers_with_one_tensor(main_server: tuple[str, str], binary: bool) -> None:
     base, key = main_server
     client = _client(base)
-    headers = {"X-API-Key": key}
     reference = classifier(4)
     result = client.infer(
-        "clf", [_matrix_input(ROWS, binary)], outputs=_outputs(binary), headers=headers
+        "clf",
+        [_matrix_input(ROWS, binary)],
+        outputs=_outputs(binary),
+        headers={"X-API-Key": key},
+        request_compression_algorithm="gzip" if binary else "deflate",
     )
     assert (
         _came_as(result, "predict")
@@ -167,7 +174,7 @@ def test_tritonclient_infers_with_one_tensor(main_server: tuple[str, str], binar
     # FP32 rows, version 1, no outputs listed (the client then asks for binary outputs).
     rows32 = ROWS.astype(np.float32)
     result = client.infer(
-        "clf", [_matrix_input(rows32, binary)], model_version="1", headers=headers
+        "clf", [_matrix_input(rows32, binary)], model_version="1", headers={"X-API-Key": key}
     )
     assert result.get_response()["model_version"] == "1"
     assert _came_as(result, "predict") == "binary"
@@ -210,9 +217,11 @@ def test_tritonclient_reads_text_labels_and_regressions(
 ) -> None:
     base, key = main_server
     client = _client(base)
-    headers = {"X-API-Key": key}
     words = client.infer(
-        "words", [_matrix_input(ROWS, binary)], outputs=_outputs(binary), headers=headers
+        "words",
+        [_matrix_input(ROWS, binary)],
+        outputs=_outputs(binary),
+        headers={"X-API-Key": key},
     )
     labels = [v.decode() if isinstance(v, bytes) else v for v in words.as_numpy("predict")]
     assert labels == _word_classifier().predict(ROWS).tolist()
@@ -220,7 +229,7 @@ def test_tritonclient_reads_text_labels_and_regressions(
         "reg",
         [_matrix_input(ROWS, binary)],
         outputs=[triton.InferRequestedOutput("predict", binary_data=binary)],
-        headers=headers,
+        headers={"X-API-Key": key},
     )
     assert np.allclose(reg.as_numpy("predict"), _regressor().predict(ROWS))
 
@@ -228,17 +237,16 @@ def test_tritonclient_reads_text_labels_and_regressions(
 def test_tritonclient_hears_the_servers_refusals(main_server: tuple[str, str]) -> None:
     base, key = main_server
     client = _client(base)
-    headers = {"X-API-Key": key}
     wrong_width = _matrix_input(np.zeros((2, 3)), binary=True)
     with pytest.raises(InferenceServerException) as refused:
-        client.infer("clf", [wrong_width], headers=headers)
+        client.infer("clf", [wrong_width], headers={"X-API-Key": key})
     assert refused.value.status() == "422"
     with pytest.raises(InferenceServerException) as unknown:
         client.infer(
             "clf",
             [_matrix_input(ROWS, binary=True)],
             outputs=[triton.InferRequestedOutput("embedding")],
-            headers=headers,
+            headers={"X-API-Key": key},
         )
     assert unknown.value.status() == "400" and "unknown output 'embedding'" in str(unknown.value)
 

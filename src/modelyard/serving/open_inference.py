@@ -44,6 +44,7 @@ from modelyard.serving.binary_tensors import (
     encode_tensor,
     split_body,
 )
+from modelyard.serving.content_encoding import decompressed
 from modelyard.serving.dependencies import (
     CoreDep,
     CredentialDep,
@@ -486,13 +487,18 @@ def _parse_header(header: bytes) -> InferenceRequest:
 async def read_inference_request(request: Request) -> tuple[InferenceRequest, list[_Input]]:
     """The request's JSON header (read as JSON whatever the Content-Type) and its inputs."""
     raw = await request.body()
-    header, binary = split_body(raw, request.headers.get(HEADER_LENGTH))
-    if len(raw) > _INLINE_PARSE_BYTES:
-        return await anyio.to_thread.run_sync(_parse_inputs, header, binary)
-    return _parse_inputs(header, binary)
+    encoding = request.headers.get("content-encoding")
+    header_length = request.headers.get(HEADER_LENGTH)
+    limit: int = request.app.state.settings.http.max_body_bytes
+    if encoding is not None or len(raw) > _INLINE_PARSE_BYTES:
+        return await anyio.to_thread.run_sync(_read, raw, encoding, header_length, limit)
+    return _read(raw, encoding, header_length, limit)
 
 
-def _parse_inputs(header: bytes, binary: memoryview) -> tuple[InferenceRequest, list[_Input]]:
+def _read(
+    raw: bytes, encoding: str | None, header_length: str | None, limit: int
+) -> tuple[InferenceRequest, list[_Input]]:
+    header, binary = split_body(decompressed(raw, encoding, limit), header_length)
     body = _parse_header(header)
     return body, _inputs(body, binary)
 
