@@ -33,6 +33,7 @@ from modelyard.auth.dependencies import get_throttle, require_admin
 from modelyard.errors import ErrorStyle, native_error_body
 from modelyard.pagination import get_page_params
 from modelyard.serving.dependencies import get_predict_context
+from modelyard.serving.open_inference import open_inference_context
 
 __all__ = ["ERROR_SCHEMAS", "answers_of", "document_answers", "install_openapi"]
 
@@ -229,7 +230,7 @@ def answers_of(route: APIRoute | RouteContext, operation: dict[str, Any]) -> set
         answers.add(409)  # two users' models share the name: say whose (admins)
     if get_throttle in calls:
         answers.add(429)
-    if get_predict_context in calls:
+    if get_predict_context in calls or open_inference_context in calls:
         answers |= {401, 403, 413, 429, 503}
     return answers
 

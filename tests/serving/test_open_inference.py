@@ -39,7 +39,7 @@ def test_health_and_server_metadata_need_no_credentials(client: TestClient) -> N
     assert client.get("/v2/health/live").json() == {"live": True}
     assert client.get("/v2/health/ready").json() == {"ready": True}
     meta = client.get("/v2").json()
-    assert meta["name"] == "modelyard" and meta["extensions"] == []
+    assert meta["name"] == "modelyard" and meta["extensions"] == ["binary_tensor_data"]
 
 
 def test_model_metadata_describes_the_tensors(

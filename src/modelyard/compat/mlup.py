@@ -10,7 +10,10 @@ whole app plus mlup's routes at the root:
 * ``POST /predict`` with ``{"X": [...]}`` or ``{"data_for_predict": [...]}`` →
   ``{"predict_result": [...]}``; the same root route answers the Machine learning API's clients
   (one record of named features): the body's shape decides;
-* ``GET /get-predict/{predict_id}`` with ``is_long_predict`` in the queue and batching modes.
+* ``GET /get-predict/{predict_id}`` with ``is_long_predict`` in the queue and batching modes;
+* the Open Inference Protocol's ``/v2/models/{name}[/versions/{version}]`` (metadata, ready,
+  infer) for the served model, under its name; ``{version}`` is its registry version,
+  ``latest`` or mlup's ``ml.version`` (what ``/info`` shows), with the same credentials rule.
 
 Errors are mlup's ``{"detail": [{"loc", "msg", "type"}], "predict_id"}`` and every response of
 these routes carries ``X-Predict-Id``. Without ``--public`` the routes other than ``/health`` ask
@@ -35,7 +38,7 @@ from pydantic import ValidationError
 
 from modelyard.app import create_app
 from modelyard.auth import service as auth
-from modelyard.auth.dependencies import credential_from_authorization
+from modelyard.auth.dependencies import SecurityDep, credential_from_authorization
 from modelyard.auth.security import Security
 from modelyard.compat import ml_api
 from modelyard.compat.mlup_config import (
@@ -50,9 +53,15 @@ from modelyard.config import ConfigError, Settings, resolve_secret_key
 from modelyard.db import Database
 from modelyard.errors import ModelyardError, NotFound, Unauthenticated
 from modelyard.registry import service as registry
+from modelyard.registry.dependencies import OwnerId
 from modelyard.registry.loaders import ModelRuntime, Prediction
 from modelyard.registry.schemas import ServingOptions, ServingTarget
-from modelyard.serving.dependencies import PREDICT_ID_HEADER, PredictIdRoute, predict_id_of
+from modelyard.serving.dependencies import (
+    PREDICT_ID_HEADER,
+    CredentialDep,
+    PredictIdRoute,
+    predict_id_of,
+)
 from modelyard.serving.exceptions import (
     InvalidPredictInput,
     PredictionNotFound,
@@ -61,6 +70,7 @@ from modelyard.serving.exceptions import (
     Throttled,
 )
 from modelyard.serving.modes import ModeOptions
+from modelyard.serving.open_inference import InferenceContext, open_inference_context
 from modelyard.serving.service import ServingCore, loads_strict
 from modelyard.storage import build_artifact_store
 
@@ -98,6 +108,12 @@ class ServedModel:
     public: bool = False
     host: str = "127.0.0.1"
     port: int = 8000
+
+    def answers_to(self, name: str, version: str | None) -> bool:
+        """Whether a v2 path's model name and version are the served model's."""
+        if name != self.target.model_name:
+            return False
+        return version in {None, str(self.target.version), registry.LATEST, self.config.ml.version}
 
     def pin(self, core: ServingCore) -> None:
         # The operator's file may be a pickle, which the shared loader refuses to load; so the
@@ -519,6 +535,21 @@ _root_router.add_api_route(
     },
 )
 
+
+async def served_inference_context(
+    request: Request, security: SecurityDep, credential: CredentialDep, owner_id: OwnerId = None
+) -> InferenceContext:
+    """The v2 routes' caller and version: the served model for its name, as mlup's routes
+    serve it (``--public``: anyone); any other model as on the main server."""
+    served = _served(request)
+    name: str = request.path_params["name"]
+    if owner_id is None and served.answers_to(name, request.path_params.get("version")):
+        user_id = await _caller(request, served)
+        served.pin(request.app.state.serving)
+        return InferenceContext(user_id, served.target)
+    return await open_inference_context(request, security, credential, owner_id)
+
+
 _DOCS_PATHS = frozenset({"/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"})
 
 
@@ -533,4 +564,5 @@ def create_single_model_app(settings: Settings, served: ServedModel) -> FastAPI:
         ]
         app.docs_url = app.redoc_url = app.openapi_url = None
     app.include_router(router)
+    app.dependency_overrides[open_inference_context] = served_inference_context
     return app

@@ -26,6 +26,7 @@ __all__ = [
     "list_versions",
     "lock_model",
     "next_version_number",
+    "version_numbers",
 ]
 
 
@@ -123,6 +124,15 @@ def list_versions(
         .offset(offset)
     )
     return session.scalars(statement).all()
+
+
+def version_numbers(session: Session, model_id: int) -> list[int]:
+    statement = (
+        select(ModelVersion.version)
+        .where(ModelVersion.model_id == model_id)
+        .order_by(ModelVersion.version)
+    )
+    return list(session.scalars(statement).all())
 
 
 def get_alias(session: Session, model_id: int, alias: str) -> ModelAlias | None:

@@ -102,6 +102,7 @@ __all__ = [
     "serving_target",
     "set_alias",
     "set_serving_options",
+    "version_numbers",
     "version_target",
     "worker_options",
 ]
@@ -591,6 +592,11 @@ def list_versions(
         limit=limit,
         offset=offset,
     )
+
+
+def version_numbers(session: Session, model_id: int) -> list[int]:
+    """Every version number of a model the caller was already allowed to see, oldest first."""
+    return repository.version_numbers(session, model_id)
 
 
 def get_version(

@@ -38,6 +38,7 @@ from modelyard.serving.targets import TargetCache, current_generation
 __all__ = [
     "PREDICT_ID_HEADER",
     "CoreDep",
+    "CredentialDep",
     "PredictContext",
     "PredictContextDep",
     "PredictIdRoute",
@@ -134,6 +135,17 @@ _bearer = HTTPBearer(auto_error=False, description="A JWT or an API key.")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
 
 
+async def get_credential(
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> str | None:
+    """The raw credential a predict request carries (an API key or a JWT), if any."""
+    return api_key or (bearer.credentials if bearer else None)
+
+
+CredentialDep = Annotated[str | None, Depends(get_credential)]
+
+
 @dataclass(frozen=True)
 class PredictContext:
     user_id: int
@@ -187,11 +199,9 @@ def cached_context(
 async def get_predict_context(
     request: Request,
     security: SecurityDep,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    api_key: Annotated[str | None, Depends(_api_key)],
+    raw: CredentialDep,
     owner_id: OwnerId = None,
 ) -> PredictContext:
-    raw = api_key or (bearer.credentials if bearer else None)
     if not raw:
         raise MissingCredentials(headers={"WWW-Authenticate": "Bearer"})
     database: Database = request.app.state.database
