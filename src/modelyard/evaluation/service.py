@@ -12,7 +12,6 @@ committed, so a rollback never loses a live file.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -40,6 +39,7 @@ from modelyard.evaluation.schemas import (
     ConfusionMatrixSummary,
     MatrixStats,
 )
+from modelyard.evaluation.uids import new_uid
 from modelyard.group_commit import GroupCommit
 from modelyard.schemas import Page
 from modelyard.storage import ArtifactNotFound, ArtifactStore
@@ -117,7 +117,8 @@ def _compute(counted: Counted) -> _Computed:
             kind=counted.kind,
             classes=list(counted.classes),
             rows=counted.matrix.tolist(),
-            headline=asdict(quick),
+            # A flat record of four floats: dataclasses.asdict would deep-copy each one.
+            headline=vars(quick).copy(),
         )
     cm = pycm_adapter.build_matrix(counted.classes, counted.matrix)
     # PyCM decides the class order (it sorts weighted matrices); the row follows it.
@@ -137,7 +138,7 @@ def store_counted(
     """Store an already counted matrix for ``owner_id``."""
     computed = _compute(counted)
     record = ConfusionMatrixRecord(
-        uid=secrets.token_urlsafe(16),
+        uid=new_uid(),
         owner_id=owner_id,
         name=name,
         label_kind=computed.kind,
@@ -188,7 +189,7 @@ async def create_grouped(
     computed = _compute(_count(body, ev.settings))
     now = utcnow()
     row = repository.NewRow(
-        uid=secrets.token_urlsafe(16),
+        uid=new_uid(),
         owner_id=owner_id,
         name=body.name,
         label_kind=computed.kind,
