@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from modelyard.compat.pycm_api_fast_path import SMALL_BODY_BYTES, PycmCreateFastPath
 from modelyard.evaluation import uids
+from modelyard.evaluation.json_labels import read_int_vectors
 from tests.evaluation.helpers import ACTUAL, PREDICTED, pycm_user
 
 READ = {
@@ -108,9 +109,9 @@ def test_what_the_fast_path_does_not_take_the_route_answers(client: TestClient) 
         assert response.status_code == status, (name, response.text)
         assert "detail" in response.json(), name
     assert _create(client, _body("mdy_unknown_key")).json() == {"detail": "Invalid API key"}
-    # More labels than a small create counts on the event loop: the route's worker thread.
-    many = [i % 3 for i in range(SMALL_BODY_BYTES // 3)]
-    large = _create(client, _body(key, many, many))
+    # A large body of string labels: the route's worker thread.
+    words = [f"w{i % 3}" for i in range(SMALL_BODY_BYTES // 3)]
+    large = _create(client, _body(key, words, words))
     assert large.status_code == 200, large.text
     read = client.get("/cm/", params={"api_key": key, "cm_uid": large.json()["uid"]})
     assert read.json()["accuracy"] == 1.0
@@ -148,3 +149,69 @@ def test_uids_are_distinct_and_a_forked_child_draws_its_own() -> None:
     os.waitpid(pid, 0)
     parent = [uids.new_uid() for _ in range(10)]
     assert len(child) == 10 and not set(child) & set(parent)
+
+
+def test_large_integer_vectors_are_read_as_arrays_and_answered_as_the_route_answers(
+    client: TestClient,
+) -> None:
+    key = pycm_user(client, "large@example.com")["api_key"]
+    fast = _fast_path(client.app)  # type: ignore[arg-type]
+    n = SMALL_BODY_BYTES  # about 3 bytes a label: a body over the small limit
+    actual = [(i * 7) % 5 - 2 for i in range(n)]  # negative labels too
+    predicted = [a if i % 4 else (a + 1) % 3 for i, a in enumerate(actual)]
+    # Not even a cached key is needed: the key is checked in the worker thread.
+    by_fast_path = _create(client, _body(key, actual, predicted))
+    assert by_fast_path.status_code == 200, by_fast_path.text
+    assert fast.answered == 1
+    # The same body with a query string takes the route (its general path) for comparison.
+    by_route = _create(client, _body(key, actual, predicted), path="/cm/create?compare=1")
+    assert by_route.status_code == 200 and fast.answered == 1
+    read = [
+        client.get("/cm/", params={"api_key": key, "cm_uid": r.json()["uid"]}).json()
+        for r in (by_fast_path, by_route)
+    ]
+    assert {k: v for k, v in read[0].items() if k != "uid"} == {
+        k: v for k, v in read[1].items() if k != "uid"
+    }
+    assert sum(map(sum, read[0]["confusion_matrix"])) == n
+    # Refusals in the route's words: an unknown key, vectors of different lengths.
+    unknown = _create(client, _body("mdy_unknown_key", actual, predicted))
+    assert unknown.status_code == 404 and unknown.json() == {"detail": "Invalid API key"}
+    short = _create(client, _body(key, actual, predicted[:-1]))
+    assert short.status_code == 422 and "labels" in short.text
+    assert fast.answered == 3
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"api_key": "k", "actual_vector": [1, 2.5], "predicted_vector": [1, 2]}',
+        b'{"api_key": "k", "actual_vector": [1, 1.0], "predicted_vector": [1, 2]}',
+        b'{"api_key": "k", "actual_vector": [1, true], "predicted_vector": [1, 2]}',
+        b'{"api_key": "k", "actual_vector": [1, "2"], "predicted_vector": [1, 2]}',
+        b'{"api_key": "k", "actual_vector": [1, null], "predicted_vector": [1, 2]}',
+        b'{"api_key": "k", "actual_vector": [1, [2]], "predicted_vector": [1, 2]}',
+        b'{"api_key": "k", "actual_vector": [1, 99999999999999999999], "predicted_vector": [1, 2]}',
+        b'{"api_key": "k", "actual_vector": [1], "actual_vector": [2], "predicted_vector": [1]}',
+        b'{"api_key": "k", "actual_vector": [1, 2], "predicted_vector": [1, 2], "x": 1}',
+        b'{"api_key": 5, "actual_vector": [1, 2], "predicted_vector": [1, 2]}',
+        b'{"api_key": "[k", "actual_vector": [1, 2], "predicted_vector": [1, 2]}',
+        b'{"actual_vector": [1, 2], "predicted_vector": [1, 2]}',
+        b"[1, 2]",
+        b'{"api_key": "k", "actual_vector": [1, 2], "predicted_vector": [1, 2]',
+    ],
+)
+def test_what_is_not_plainly_integer_vectors_is_left_to_the_general_path(raw: bytes) -> None:
+    assert (
+        read_int_vectors(raw, "actual_vector", "predicted_vector", frozenset({"api_key"})) is None
+    )
+
+
+def test_plain_integer_vectors_are_read() -> None:
+    raw = b'{"predicted_vector": [3, -1, 0], "api_key": "k", "actual_vector": [1, 2, %d]}' % (
+        2**63 - 1
+    )
+    read = read_int_vectors(raw, "actual_vector", "predicted_vector", frozenset({"api_key"}))
+    assert read is not None
+    assert read.actual.tolist() == [1, 2, 2**63 - 1] and read.predicted.tolist() == [3, -1, 0]
+    assert read.strings == {"api_key": "k"}

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from functools import partial
 
 import numpy as np
+import numpy.typing as npt
 import pycm
 from sqlalchemy.orm import Session
 
@@ -24,7 +25,12 @@ from modelyard.auth import service as auth
 from modelyard.config import EvaluationSettings
 from modelyard.db import after_commit, utcnow
 from modelyard.evaluation import plots, pycm_adapter, repository
-from modelyard.evaluation.counting import Counted, count_vectors, matrix_from_rows
+from modelyard.evaluation.counting import (
+    Counted,
+    count_int_arrays,
+    count_vectors,
+    matrix_from_rows,
+)
 from modelyard.evaluation.exceptions import (
     ConfusionMatrixNotFound,
     InvalidEvaluationInput,
@@ -49,6 +55,7 @@ __all__ = [
     "Evaluation",
     "compare",
     "create",
+    "create_from_int_arrays",
     "create_grouped",
     "delete",
     "get",
@@ -154,6 +161,25 @@ def create(
 ) -> ConfusionMatrixRecord:
     """Count the vectors (or take the matrix), compute PyCM's statistics, store it all."""
     return store_counted(session, ev, owner_id, _count(body, ev.settings), body.name)
+
+
+def create_from_int_arrays(
+    session: Session,
+    ev: Evaluation,
+    owner_id: int,
+    actual: npt.NDArray[np.int64],
+    predicted: npt.NDArray[np.int64],
+) -> ConfusionMatrixRecord:
+    """``create`` for integer vectors already read into arrays (``json_labels``)."""
+    settings = ev.settings
+    counted = count_int_arrays(
+        actual,
+        predicted,
+        max_length=settings.max_vector_length,
+        max_classes=settings.max_classes,
+        max_label_length=settings.max_label_length,
+    )
+    return store_counted(session, ev, owner_id, counted, None)
 
 
 # Up to this many labels (or matrix cells), counting and the headline take a few tens of
