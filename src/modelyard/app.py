@@ -14,6 +14,7 @@ from modelyard.auth.router import admin_router, api_keys_router, auth_router, us
 from modelyard.auth.security import Security
 from modelyard.auth.service import ensure_bootstrap_admins
 from modelyard.compat import custom_classifier, hydro_visualization, ml_api, pycm_api
+from modelyard.compat.pycm_api_fast_path import PycmCreateFastPath
 from modelyard.config import Settings, resolve_secret_key
 from modelyard.db import Database
 from modelyard.errors import install_error_handlers
@@ -153,6 +154,8 @@ def create_app(
         prefix=API_PREFIX,
         routes={"latest": predict_route("latest"), "version": predict_route("version")},
     )
+    # pycm-api's small creates likewise (see compat/pycm_api_fast_path.py).
+    app.add_middleware(PycmCreateFastPath, route=pycm_api.create_route())
     app.add_middleware(
         RequestMiddleware,
         max_body_bytes=settings.http.max_body_bytes,

@@ -1,12 +1,14 @@
 """pycm-api's documented user requests (shared/seeds/000), as its clients send them."""
 
 import base64
+from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from modelyard.config import Settings
-from tests.helpers import PASSWORD, make_admin
+from tests.helpers import PASSWORD, make_admin, running_server
 
 USER_FIELDS = {"id", "email", "api_key", "credit", "is_active", "cms"}
 
@@ -143,3 +145,22 @@ def test_a_refused_password_is_a_422_in_the_documented_shape(client: TestClient)
     assert isinstance(detail, list) and detail[0]["loc"] == ["body", "password"]
     assert {"loc", "msg", "type"} <= set(detail[0])
     assert "at least" in detail[0]["msg"]
+
+
+@pytest.mark.parametrize("pycm_admin", ["ops-admin@example.com", "ops admin"])
+def test_a_real_server_starts_with_pycm_api_admin_beside_the_admin_email(
+    tmp_path: Path, pycm_admin: str
+) -> None:
+    # pycm-api's operators set PYCM_API_ADMIN to any string, an e-mail address too; beside
+    # MODELYARD_ADMIN_EMAIL it names the same admin, who signs in by either.
+    env = {
+        "PYCM_API_ADMIN": pycm_admin,
+        "PYCM_API_ADMIN_PASSWORD": "admin-password-1",
+        "MODELYARD_ADMIN_EMAIL": "root@example.com",
+    }
+    with running_server(tmp_path, env) as (base, _log):
+        for login in (pycm_admin, "root@example.com"):
+            response = httpx.get(f"{base}/users/", auth=(login, "admin-password-1"), timeout=30)
+            assert response.status_code == 200, (login, response.text)
+        refused = httpx.get(f"{base}/users/", auth=(pycm_admin, "wrong-password"), timeout=30)
+        assert refused.status_code == 401

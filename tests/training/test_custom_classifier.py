@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,9 @@ def test_the_documented_workflow(client: TestClient, alice: Account, datasets_ro
 
     rows = _wait_status(client, alice, name, run_id)
     assert all(set(row) == STATUS_KEYS for row in rows)
+    # The newest run is the training run /process answered (no validation run unless asked).
+    assert rows[0]["run_id"] == run_id
+    assert len(rows) == 2
     training = next(row for row in rows if row["run_id"] == run_id)
     assert training["status"] == "FINISHED"
     assert training["params.label2id"] == "{'food': 0, 'space': 1, 'sport': 2}"
@@ -78,6 +82,8 @@ def test_the_documented_workflow(client: TestClient, alice: Account, datasets_ro
         {"run_id", "status", "experiment_name", "tags.mlflow.runName"}
     ]
     assert last[0]["experiment_name"] == name
+    assert last[0]["run_id"] == run_id
+    assert last[0]["tags.mlflow.runName"] == info["run_name"]
 
     predicted = client.post(
         "/custom_classifier/predict",
@@ -102,11 +108,17 @@ def test_the_documented_workflow(client: TestClient, alice: Account, datasets_ro
         "/custom_classifier/run/soft_delete", json={"run_id": run_id}, headers=headers
     )
     assert deleted.json() == {"status": f"Run {run_id} deleted. Status deleted"}
+    # Deleting it again answers the document's body, word for word.
     again = client.post(
         "/custom_classifier/run/soft_delete", json={"run_id": run_id}, headers=headers
     )
-    assert again.status_code == 404
-    assert again.json()["status"].startswith(f"Problem deleting run {run_id}.")
+    assert again.status_code == 200
+    assert again.json() == {"status": f"Problem deleting run {run_id}. Status deleted"}
+    unknown = client.post(
+        "/custom_classifier/run/soft_delete", json={"run_id": "0" * 32}, headers=headers
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["status"].startswith(f"Problem deleting run {'0' * 32}.")
 
     soft = client.post(
         "/custom_classifier/experiment/soft_delete", json={"experiment_name": name}, headers=headers
@@ -116,8 +128,8 @@ def test_the_documented_workflow(client: TestClient, alice: Account, datasets_ro
     twice = client.post(
         "/custom_classifier/experiment/soft_delete", json={"experiment_name": name}, headers=headers
     )
-    assert twice.status_code == 409
-    assert twice.json()["status"].startswith(f"Problem deleting Experiment {name}.")
+    assert twice.status_code == 200
+    assert twice.json() == {"status": f"Problem deleting Experiment {name}. Status deleted"}
 
     hard = client.post(
         "/custom_classifier/experiment/hard_delete", json={"experiment_name": name}, headers=headers
@@ -168,3 +180,46 @@ def test_bad_input_is_a_4xx_in_the_wrapper(
     )
     assert no_token.status_code == 401
     assert client.get("/custom_classifier/health-check").status_code == 200
+
+
+def test_a_validation_run_only_when_asked_and_newest_runs_are_training_runs(
+    client: TestClient, alice: Account, datasets_root: Path
+) -> None:
+    write_folder(datasets_root, "dataset1", per_label=MIN_DOCS)
+    headers = {"Authorization": alice.token}
+    name = unique("Custom_Classifier")
+    payload = {"labels": sorted(LABELS), "path": "dataset1", "experiment_name": name}
+    response = client.post(
+        "/custom_classifier/process", json={**payload, "validation": 1}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    run_id = response.json()["data"]["info"]["run_id"]
+    rows = _wait_status(client, alice, name, run_id)
+    names = [row["tags.mlflow.runName"] for row in rows]
+    # As the source: the validation run comes after the training, named after it.
+    assert re.fullmatch(rf"validation_model_{run_id}\d{{4}}-\d\d-\d\d_\d{{6}}", names[0]), names
+    assert rows[1]["run_id"] == run_id
+    assert names[1].startswith("training_classifier")
+    assert names[2].startswith("dataset_info ")
+
+    # The native list names training runs only: ids the training-run routes take.
+    newest = client.get("/api/v1/training-runs/newest-per-experiment", headers=alice.headers)
+    assert newest.status_code == 200
+    mine = [run for run in newest.json() if run["experiment_name"] == name]
+    assert [run["run_id"] for run in mine] == [run_id]
+    for run in newest.json():
+        url = f"/api/v1/training-runs/{run['run_id']}"
+        assert client.get(url, headers=alice.headers).status_code == 200
+        predicted = client.post(
+            f"{url}/predict", json={"texts": ["the rocket left orbit"]}, headers=alice.headers
+        )
+        assert predicted.status_code == 200, predicted.text
+    shown = client.get(f"/api/v1/training-runs/{run_id}", headers=alice.headers).json()
+    assert shown["metrics"]["accuracy"] > 0
+
+    for bad in (2, -1, "yes"):
+        refused = client.post(
+            "/custom_classifier/process", json={**payload, "validation": bad}, headers=headers
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["status"]["code"] == 422

@@ -117,11 +117,16 @@ def test_every_metric_with_the_neighbours_and_counterfactuals(
     result = done["result"]
     assert result["data_shape"] == [40, 2] and result["training_data_shape"] == [80, 2]
     quality = result["visualization_metrics"]
+    # Every requested metric under its documented name, beside the extra names.
     assert set(quality) == {
         "global_score", "sammon_error", "msid", "msid_score", "auc_score", "stability_score",
-        "clustering_ari", "clustering_ami", "trustworthiness", "continuity",
+        "clustering", "clustering_ari", "clustering_ami", "clustering_random_score",
+        "clustering_mutual_info", "trustworthiness", "continuity",
     }  # fmt: skip
     assert all(isinstance(v, float) for v in quality.values()), quality
+    assert quality["clustering"] == quality["clustering_ari"] == quality["clustering_random_score"]
+    assert quality["clustering_mutual_info"] == quality["clustering_ami"]
+    assert quality["clustering"] > 0.8  # three separated blobs
     assert quality["auc_score"] > 0.95 and 0.9 < quality["trustworthiness"] <= 1.0
     labels = result["class_labels"]["class"]["data"]
     assert len(set(labels)) == 3

@@ -132,7 +132,7 @@ def test_separable_labels_score_one_and_shuffled_labels_chance(rng: np.random.Ge
     separable = compute(["auc_score", "clustering"], flat, flat, labels, seed=SEED)
     shuffled = compute(["auc_score", "clustering"], flat, flat, rng.permutation(labels), seed=SEED)
     assert separable == pytest.approx(
-        {"auc_score": 1.0, "clustering_ari": 1.0, "clustering_ami": 1.0}
+        {"auc_score": 1.0, "clustering": 1.0, "clustering_ari": 1.0, "clustering_ami": 1.0}
     )
     assert shuffled["auc_score"] == pytest.approx(0.5, abs=0.06)
     assert shuffled["clustering_ari"] == pytest.approx(0.0, abs=0.03)
@@ -243,6 +243,7 @@ def test_missing_labels_or_refit_give_null(rng: np.random.Generator) -> None:
     result = compute(["auc_score", "clustering", "stability_score"], flat, flat, seed=SEED)
     assert result == {
         "auc_score": None,
+        "clustering": None,
         "clustering_ari": None,
         "clustering_ami": None,
         "stability_score": None,

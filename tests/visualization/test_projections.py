@@ -104,8 +104,8 @@ def test_a_projection_is_a_job_whose_result_has_the_sources_shape(
 
     quality = result["visualization_metrics"]
     assert set(quality) == {
-        "global_score", "sammon_error", "msid", "auc_score", "clustering_ari", "clustering_ami",
-        "trustworthiness", "continuity", "stability_score",
+        "global_score", "sammon_error", "msid", "auc_score", "clustering", "clustering_ari",
+        "clustering_ami", "trustworthiness", "continuity", "stability_score",
     }  # fmt: skip
     assert all(isinstance(v, float) for v in quality.values()), quality
     # Three separated blobs: the classes the model gives separate in the projection.

@@ -3,8 +3,13 @@
 Kept: the paths, bodies, the response wrapper (``status {code, message}``, ``data``, ``error``,
 ``number_documents_treated``, ``number_documents_non_treated``, ``list_id_not_treated``), the
 bare run lists of ``/job_status``, ``/runid/status`` and ``/all_experiments/last_run`` with
-their dotted keys, and the ``{"status": "..."}`` answers of the delete routes. MLflow's status
-strings (RUNNING, FINISHED, FAILED, KILLED; active, deleted) pass through unchanged.
+their dotted keys, and the ``{"status": "..."}`` answers of the delete routes (deleting what
+is already deleted answers the document's ``Problem deleting ... Status deleted`` with 200).
+MLflow's status strings (RUNNING, FINISHED, FAILED, KILLED; active, deleted) pass through
+unchanged. The runs are named as the source named them: ``dataset_info <ts>``, then
+``training_classifier<ts>`` (the newest run once ``/process`` answered), and, only with
+``validation: 1``, ``validation_model_<run_id><ts>`` after the training (otherwise the
+validation metrics are on the training run).
 
 Fixed: bad input is a 4xx in the wrapper with a message, never a stack trace; ``/process``
 answers at once with the run it opened and trains in a background job; ``/predict`` loads the
@@ -28,6 +33,7 @@ from modelyard.errors import InvalidInput, ModelyardError, styled_route
 from modelyard.jobs.dependencies import ExecutorDep
 from modelyard.training import service
 from modelyard.training.dependencies import RuntimeDep
+from modelyard.training.exceptions import ExperimentAlreadyDeleted, RunAlreadyDeleted
 from modelyard.training.schemas import EXPERIMENT_NAME_PATTERN, RunRead
 
 __all__ = ["router"]
@@ -74,6 +80,13 @@ class ProcessBody(BaseModel):
     labels: list[str] = Field(min_length=2, max_length=1000)
     path: str = Field(min_length=1, max_length=1000)
     experiment_name: str = Field(pattern=EXPERIMENT_NAME_PATTERN)
+    validation: int = Field(
+        default=0,
+        ge=0,
+        le=1,
+        description="1: also log the validation metrics on a run of their own, "
+        "validation_model_<run_id><timestamp>, after the training.",
+    )
 
 
 class PredictBody(BaseModel):
@@ -126,6 +139,7 @@ def process(
         path=body.path,
         labels=body.labels,
         experiment_name=body.experiment_name,
+        validation_run=body.validation == 1,
     )
     view = started.view
     data = {
@@ -204,6 +218,9 @@ def experiment_soft_delete(
     name = body.experiment_name
     try:
         stage = service.soft_delete_experiment(session, runtime, user, name)
+    except ExperimentAlreadyDeleted:
+        # The document's answer, word for word.
+        return _status(f"Problem deleting Experiment {name}. Status deleted")
     except ModelyardError as exc:
         return _status(f"Problem deleting Experiment {name}. {exc.message}", exc.status_code)
     return _status(f"Experiment {name} deleted. Status {stage}")
@@ -229,6 +246,9 @@ def run_soft_delete(
     """Delete a run from the UI (its data stays in the store)."""
     try:
         stage = service.delete_run(session, runtime, user, body.run_id)
+    except RunAlreadyDeleted:
+        # The document's answer, word for word.
+        return _status(f"Problem deleting run {body.run_id}. Status deleted")
     except ModelyardError as exc:
         return _status(f"Problem deleting run {body.run_id}. {exc.message}", exc.status_code)
     return _status(f"Run {body.run_id} deleted. Status {stage}")

@@ -221,6 +221,10 @@ def job_status(
         if "msid" in quality:
             # The document's example names it msid_score.
             quality["msid_score"] = quality["msid"]
+        if "clustering_ari" in quality:
+            # The names the source's own results used for the two scores.
+            quality["clustering_random_score"] = quality["clustering_ari"]
+            quality["clustering_mutual_info"] = quality["clustering_ami"]
         answer["result"] = result
     return answer
 

@@ -18,7 +18,15 @@ import numpy.typing as npt
 from modelyard.evaluation.exceptions import InvalidEvaluationInput, LimitExceeded
 from modelyard.evaluation.schemas import LabelList
 
-__all__ = ["Counted", "Label", "LabelKind", "count_vectors", "label_kind", "matrix_from_rows"]
+__all__ = [
+    "Counted",
+    "Label",
+    "LabelKind",
+    "count_int_arrays",
+    "count_vectors",
+    "label_kind",
+    "matrix_from_rows",
+]
 
 Label = int | float | str | bool
 LabelKind = Literal["int", "float", "str", "bool"]
@@ -213,26 +221,99 @@ def count_vectors(
             max_classes=max_classes,
             max_label_length=max_label_length,
         )
-    by_found: npt.NDArray[np.int64] | npt.NDArray[np.float64] | None = None
     if kind == "str":
         found, codes, _ = _codes_str(actual, predicted, max_classes)
+        return _counted(
+            found, codes, None, n, kind, classes, sample_weight, max_classes, max_label_length
+        )
+    convert = _float_array if kind == "float" else _int_array
+    return _count_arrays(
+        convert(actual, "actual_vector"),
+        convert(predicted, "predicted_vector"),
+        kind,
+        classes,
+        sample_weight,
+        max_classes=max_classes,
+        max_label_length=max_label_length,
+    )
+
+
+def count_int_arrays(
+    actual: npt.NDArray[np.int64],
+    predicted: npt.NDArray[np.int64],
+    *,
+    max_length: int,
+    max_classes: int,
+    max_label_length: int,
+) -> Counted:
+    """``count_vectors`` for integer labels already in two int64 arrays (read from JSON without
+    a Python object per label): the same matrix, classes and errors."""
+    n = len(actual)
+    if n > max_length or len(predicted) > max_length:
+        raise LimitExceeded(f"vectors hold at most {max_length} labels")
+    if n != len(predicted):
+        raise _invalid(
+            f"actual_vector has {n} labels but predicted_vector has {len(predicted)}",
+            "predicted_vector",
+        )
+    if n == 0:
+        raise _invalid("actual_vector must not be empty", "actual_vector")
+    return _count_arrays(
+        actual,
+        predicted,
+        "int",
+        None,
+        None,
+        max_classes=max_classes,
+        max_label_length=max_label_length,
+    )
+
+
+def _count_arrays(
+    actual_array: npt.NDArray[np.int64] | npt.NDArray[np.float64],
+    predicted_array: npt.NDArray[np.int64] | npt.NDArray[np.float64],
+    kind: LabelKind,
+    classes: Sequence[Label] | None,
+    sample_weight: Sequence[float] | None,
+    *,
+    max_classes: int,
+    max_label_length: int,
+) -> Counted:
+    """The numeric labels' matrix (see ``count_vectors``)."""
+    n = len(actual_array)
+    by_found: npt.NDArray[np.int64] | npt.NDArray[np.float64] | None = None
+    codes: npt.NDArray[np.intp] | None = None
+    dense = None
+    if kind != "float" and sample_weight is None:
+        dense = _count_dense(
+            cast(npt.NDArray[np.int64], actual_array),
+            cast(npt.NDArray[np.int64], predicted_array),
+        )
+    if dense is None:
+        values, codes, _ = _codes_numeric(actual_array, predicted_array)
     else:
-        convert = _float_array if kind == "float" else _int_array
-        actual_array = convert(actual, "actual_vector")
-        predicted_array = convert(predicted, "predicted_vector")
-        dense = None
-        if kind != "float" and sample_weight is None:
-            dense = _count_dense(
-                cast(npt.NDArray[np.int64], actual_array),
-                cast(npt.NDArray[np.int64], predicted_array),
-            )
-        if dense is None:
-            values, codes, _ = _codes_numeric(actual_array, predicted_array)
-        else:
-            values, by_found = dense
-        found = _python_labels(values, kind)
+        values, by_found = dense
+    found = _python_labels(values, kind)
+    return _counted(
+        found, codes, by_found, n, kind, classes, sample_weight, max_classes, max_label_length
+    )
+
+
+def _counted(
+    found: list[Label],
+    codes: npt.NDArray[np.intp] | None,
+    by_found: npt.NDArray[np.int64] | npt.NDArray[np.float64] | None,
+    n: int,
+    kind: LabelKind,
+    classes: Sequence[Label] | None,
+    sample_weight: Sequence[float] | None,
+    max_classes: int,
+    max_label_length: int,
+) -> Counted:
+    """The matrix in the classes' order, from the labels found and their codes or matrix."""
     ordered, remap = _order(found, classes, kind, max_classes, max_label_length)
     if by_found is None:  # counted here, now that the number of classes is known to be allowed
+        assert codes is not None
         by_found = _count_codes(codes, n, len(found), _weights(sample_weight, n))
     if remap is None:
         return Counted(classes=list(ordered), kind=kind, matrix=by_found)

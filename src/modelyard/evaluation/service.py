@@ -12,12 +12,12 @@ committed, so a rollback never loses a live file.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 
 import numpy as np
+import numpy.typing as npt
 import pycm
 from sqlalchemy.orm import Session
 
@@ -25,7 +25,12 @@ from modelyard.auth import service as auth
 from modelyard.config import EvaluationSettings
 from modelyard.db import after_commit, utcnow
 from modelyard.evaluation import plots, pycm_adapter, repository
-from modelyard.evaluation.counting import Counted, count_vectors, matrix_from_rows
+from modelyard.evaluation.counting import (
+    Counted,
+    count_int_arrays,
+    count_vectors,
+    matrix_from_rows,
+)
 from modelyard.evaluation.exceptions import (
     ConfusionMatrixNotFound,
     InvalidEvaluationInput,
@@ -40,6 +45,7 @@ from modelyard.evaluation.schemas import (
     ConfusionMatrixSummary,
     MatrixStats,
 )
+from modelyard.evaluation.uids import new_uid
 from modelyard.group_commit import GroupCommit
 from modelyard.schemas import Page
 from modelyard.storage import ArtifactNotFound, ArtifactStore
@@ -49,6 +55,7 @@ __all__ = [
     "Evaluation",
     "compare",
     "create",
+    "create_from_int_arrays",
     "create_grouped",
     "delete",
     "get",
@@ -117,7 +124,8 @@ def _compute(counted: Counted) -> _Computed:
             kind=counted.kind,
             classes=list(counted.classes),
             rows=counted.matrix.tolist(),
-            headline=asdict(quick),
+            # A flat record of four floats: dataclasses.asdict would deep-copy each one.
+            headline=vars(quick).copy(),
         )
     cm = pycm_adapter.build_matrix(counted.classes, counted.matrix)
     # PyCM decides the class order (it sorts weighted matrices); the row follows it.
@@ -137,7 +145,7 @@ def store_counted(
     """Store an already counted matrix for ``owner_id``."""
     computed = _compute(counted)
     record = ConfusionMatrixRecord(
-        uid=secrets.token_urlsafe(16),
+        uid=new_uid(),
         owner_id=owner_id,
         name=name,
         label_kind=computed.kind,
@@ -153,6 +161,25 @@ def create(
 ) -> ConfusionMatrixRecord:
     """Count the vectors (or take the matrix), compute PyCM's statistics, store it all."""
     return store_counted(session, ev, owner_id, _count(body, ev.settings), body.name)
+
+
+def create_from_int_arrays(
+    session: Session,
+    ev: Evaluation,
+    owner_id: int,
+    actual: npt.NDArray[np.int64],
+    predicted: npt.NDArray[np.int64],
+) -> ConfusionMatrixRecord:
+    """``create`` for integer vectors already read into arrays (``json_labels``)."""
+    settings = ev.settings
+    counted = count_int_arrays(
+        actual,
+        predicted,
+        max_length=settings.max_vector_length,
+        max_classes=settings.max_classes,
+        max_label_length=settings.max_label_length,
+    )
+    return store_counted(session, ev, owner_id, counted, None)
 
 
 # Up to this many labels (or matrix cells), counting and the headline take a few tens of
@@ -188,7 +215,7 @@ async def create_grouped(
     computed = _compute(_count(body, ev.settings))
     now = utcnow()
     row = repository.NewRow(
-        uid=secrets.token_urlsafe(16),
+        uid=new_uid(),
         owner_id=owner_id,
         name=body.name,
         label_kind=computed.kind,

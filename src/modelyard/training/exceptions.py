@@ -20,6 +20,7 @@ __all__ = [
     "ExperimentNotFound",
     "InvalidDataset",
     "NotEnoughDocuments",
+    "RunAlreadyDeleted",
     "RunNotDeleted",
     "RunNotFinished",
     "RunNotFound",
@@ -77,6 +78,12 @@ class ExperimentNotDeleted(TrainingError, Conflict):
 class RunNotFound(TrainingError, NotFound):
     code = "run_not_found"
     message = "Run not found"
+
+
+class RunAlreadyDeleted(RunNotFound):
+    """A soft-deleted run: not found for the native API, told apart for Custom Classifier's."""
+
+    message = "The run is already deleted"
 
 
 class RunNotDeleted(TrainingError, Conflict):

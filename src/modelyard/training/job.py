@@ -3,7 +3,9 @@
 The job is given a run id only; it reads the run, its dataset and the settings of its process.
 MLflow names its runs as the Custom Classifier did: ``dataset_info <timestamp>`` (the data's
 statistics) and ``training_classifier<timestamp>``, both opened when the training was asked
-for, then ``validation <timestamp>`` (the validation metrics), logged here.
+for. The validation metrics are logged on the training run; only when the training was asked
+for with a validation run (the Custom Classifier's ``validation: 1``) do they also go to a run
+of their own, ``validation_model_<run id><timestamp>``, logged here, as the source did.
 """
 
 from __future__ import annotations
@@ -169,11 +171,14 @@ def _train(ctx: JobContext, runtime: TrainingRuntime, run_id: str) -> dict[str, 
     tracker.log_bytes(
         run_id, "validation/classification_report.json", service.json_bytes(results["per_class"])
     )
-    validation = tracker.start_run(
-        mlflow_experiment, f"validation {service._stamp()}", {"modelyard.run_id": run_id}
-    )
-    tracker.log(validation.run_id, metrics=metrics)
-    tracker.finish(validation.run_id, "FINISHED")
+    if ctx.params.get("validation_run"):
+        validation = tracker.start_run(
+            mlflow_experiment,
+            f"validation_model_{run_id}{service.run_stamp()}",
+            {"modelyard.run_id": run_id},
+        )
+        tracker.log(validation.run_id, metrics=metrics)
+        tracker.finish(validation.run_id, "FINISHED")
 
     report(0.95, "registering the model")
     registered = matrix_uid = None

@@ -101,8 +101,8 @@ def start_training(
 
 @router.get("/training-runs/newest-per-experiment", response_model=list[RunRead])
 def newest_runs(session: SessionDep, user: CurrentUser, runtime: RuntimeDep) -> list[RunRead]:
-    """Show the newest run of each of your active experiments."""
-    return service.newest_run_per_experiment(session, runtime, user)
+    """Show the newest training run of each of your active experiments (ids of /training-runs)."""
+    return service.newest_run_per_experiment(session, runtime, user, training_only=True)
 
 
 @router.get("/training-runs/{run_id}", response_model=TrainingRunRead)

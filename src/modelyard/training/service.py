@@ -47,6 +47,7 @@ from modelyard.training.exceptions import (
     ExperimentNotFound,
     InvalidDataset,
     NotEnoughDocuments,
+    RunAlreadyDeleted,
     RunNotDeleted,
     RunNotFinished,
     RunNotFound,
@@ -92,13 +93,19 @@ log = logging.getLogger(__name__)
 auth.on_user_delete("training", repository.owner_file_keys)
 
 MODEL_ARTIFACT = "model/model.skops"
+# Set on every training run modelyard opens (and on no other run): what tells them apart.
+TRAINER_TAG = "modelyard.trainer"
 ENCODER_ARTIFACT = "model/encoder.json"
 CONFUSION_MATRIX_TAG = "modelyard.confusion_matrix_uid"
 _UNSAFE_MODEL_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def _stamp() -> str:
+def run_stamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d_%H%M%S")
+
+
+def _now_ms() -> int:
+    return int(datetime.now(UTC).timestamp() * 1000)
 
 
 def _tracking(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -329,14 +336,17 @@ def _check_trainable(dataset: Dataset, min_docs: int) -> None:
         )
 
 
-def _log_dataset_info(runtime: TrainingRuntime, experiment_id: str, dataset: Dataset) -> None:
-    """The source's ``dataset_info <timestamp>`` run: the data's statistics, before training."""
+def _log_dataset_info(runtime: TrainingRuntime, experiment_id: str, dataset: Dataset) -> int:
+    """The source's ``dataset_info <timestamp>`` run: the data's statistics, before training.
+
+    Returns its start time (ms), which the training run's must follow.
+    """
     counts: dict[str, int] = dict(dataset.label_counts)
     tracker = runtime.tracker
     info: RunView = _tracking(
         tracker.start_run,
         experiment_id,
-        f"dataset_info {_stamp()}",
+        f"dataset_info {run_stamp()}",
         {"modelyard.dataset_id": str(dataset.id)},
     )
     _tracking(
@@ -351,6 +361,7 @@ def _log_dataset_info(runtime: TrainingRuntime, experiment_id: str, dataset: Dat
         metrics={f"documents_{label}": n for label, n in counts.items()},
     )
     _tracking(tracker.finish, info.run_id, "FINISHED")
+    return info.start_time or 0
 
 
 @dataclass
@@ -369,8 +380,14 @@ def start_training(
     dataset_id: int,
     experiment_name: str,
     trainer: str = "tfidf-logreg",
+    validation_run: bool = False,
 ) -> Started:
-    """Check the dataset, open the MLflow run (RUNNING) and submit the training job."""
+    """Check the dataset, open the MLflow run (RUNNING) and submit the training job.
+
+    The validation metrics are logged on the training run; ``validation_run`` also logs them
+    on a run of their own, ``validation_model_<run id><timestamp>`` (the Custom Classifier's
+    ``validation: 1``), which is then the experiment's newest run.
+    """
     if trainer not in TRAINERS:
         raise TrainerNotAvailable(f"unknown trainer {trainer!r}; use one of {list(TRAINERS)}")
     if trainer not in available_trainers():
@@ -381,12 +398,15 @@ def start_training(
     min_docs = runtime.settings.training.min_docs_per_label
     _check_trainable(dataset, min_docs)
     experiment = _experiment_for_training(session, runtime, caller, experiment_name)
-    _log_dataset_info(runtime, experiment.mlflow_id, dataset)
+    info_started = _log_dataset_info(runtime, experiment.mlflow_id, dataset)
+    # Runs are ordered by start time (ms): the training run is the newer of the two even
+    # when both open within one millisecond.
     view: RunView = _tracking(
         runtime.tracker.start_run,
         experiment.mlflow_id,
-        f"training_classifier{_stamp()}",
-        {"modelyard.trainer": trainer, "modelyard.dataset_id": str(dataset.id)},
+        f"training_classifier{run_stamp()}",
+        {TRAINER_TAG: trainer, "modelyard.dataset_id": str(dataset.id)},
+        start_time=max(_now_ms(), info_started + 1),
     )
     run = TrainingRun(
         run_id=view.run_id,
@@ -400,7 +420,11 @@ def start_training(
         session,
         executor,
         kind=TRAIN_JOB,
-        params={"run_id": run.run_id, "min_docs_per_label": min_docs},
+        params={
+            "run_id": run.run_id,
+            "min_docs_per_label": min_docs,
+            "validation_run": validation_run,
+        },
         owner_id=caller.id,
         max_attempts=1,
     )
@@ -418,6 +442,7 @@ def start_training_from_path(
     path: str,
     labels: list[str] | None,
     experiment_name: str,
+    validation_run: bool = False,
 ) -> Started:
     """The Custom Classifier's ``/process``: snapshot the folder, then train on it."""
     dataset = _from_path(session, runtime, caller, path, None, labels)
@@ -428,6 +453,7 @@ def start_training_from_path(
         caller,
         dataset_id=dataset.id,
         experiment_name=experiment_name,
+        validation_run=validation_run,
     )
 
 
@@ -479,12 +505,20 @@ def latest_runs(
 
 
 def newest_run_per_experiment(
-    session: Session, runtime: TrainingRuntime, caller: User
+    session: Session, runtime: TrainingRuntime, caller: User, *, training_only: bool = False
 ) -> list[RunRead]:
-    """The newest run of each of the caller's active experiments, newest first."""
+    """The newest active run of each of the caller's active experiments, newest first.
+
+    Every kind of run (training, ``dataset_info``, ``validation_model_``), as the Custom
+    Classifier listed them; with ``training_only`` the newest training run, whose id the
+    training-run routes take.
+    """
+    only = f"tags.`{TRAINER_TAG}` LIKE '%'" if training_only else None
     answers: list[RunRead] = []
     for experiment in repository.experiments_of(session, caller.id):
-        views = _tracking(runtime.tracker.search_runs, [experiment.mlflow_id], max_results=1)
+        views = _tracking(
+            runtime.tracker.search_runs, [experiment.mlflow_id], max_results=1, only=only
+        )
         answers.extend(run_read(v, experiment.name) for v in views)
     return sorted(answers, key=lambda r: r.start_time or 0, reverse=True)
 
@@ -510,7 +544,7 @@ def delete_run(session: Session, runtime: TrainingRuntime, caller: User, run_id:
     """Soft delete: the run is hidden in MLflow, its data stays."""
     view = _owned_mlflow_run(session, runtime, caller, run_id)
     if view.lifecycle_stage == "deleted":
-        raise RunNotFound(f"run {run_id!r} is already deleted")
+        raise RunAlreadyDeleted(f"run {run_id!r} is already deleted")
     _tracking(runtime.tracker.delete_run, run_id)
     runtime.models.forget([run_id])
     return "deleted"

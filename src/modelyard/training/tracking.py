@@ -191,10 +191,19 @@ class Tracker:
 
     # --- runs -----------------------------------------------------------------------------
 
-    def start_run(self, experiment_id: str, name: str, tags: dict[str, str]) -> RunView:
+    def start_run(
+        self,
+        experiment_id: str,
+        name: str,
+        tags: dict[str, str],
+        *,
+        start_time: int | None = None,
+    ) -> RunView:
+        """Open a RUNNING run; ``start_time`` (ms) when its order among the runs matters."""
         run = self._call(
             self._client.create_run,
             experiment_id,
+            start_time=start_time,
             run_name=name,
             tags={"mlflow.source.type": "LOCAL", "mlflow.source.name": "modelyard", **tags},
         )
@@ -240,13 +249,20 @@ class Tracker:
             raise TrackingError(exc.message) from exc
 
     def search_runs(
-        self, experiment_ids: list[str], *, max_results: int, deleted: bool = False
+        self,
+        experiment_ids: list[str],
+        *,
+        max_results: int,
+        deleted: bool = False,
+        only: str | None = None,
     ) -> list[RunView]:
+        """The newest runs first; ``only`` is an MLflow filter string."""
         if not experiment_ids:
             return []
         runs = self._call(
             self._client.search_runs,
             experiment_ids,
+            filter_string=only or "",
             run_view_type=ViewType.ALL if deleted else ViewType.ACTIVE_ONLY,
             max_results=max_results,
             order_by=["attribute.start_time DESC"],
