@@ -884,6 +884,7 @@ class Client:
         the way) or a zip / tar.gz archive."""
         path = Path(source)
         form = {"name": name} if name is not None else {}
+        files: dict[str, Any]
         if path.is_dir():
             with tempfile.TemporaryFile() as archive:
                 _pack_folder(path, archive)

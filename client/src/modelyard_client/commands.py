@@ -392,6 +392,7 @@ def _requests_export(args: argparse.Namespace) -> int:
             sys.stdout.buffer.write(content)
             return 0
         path = client.export_requests(args.name, target, format=args.format, **filters)
+    assert isinstance(path, Path)
     if args.json:
         _print_json({"path": str(path), "format": args.format})
     else:
