@@ -29,6 +29,16 @@ def server_url(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iter
         yield url
 
 
+@pytest.fixture(autouse=True)
+def own_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads the user's profiles or the environment's server: a config file of its own."""
+    for name in ("MODELYARD_URL", "MODELYARD_API_KEY", "MODELYARD_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "config" / "modelyard.toml"
+    monkeypatch.setenv("MODELYARD_CONFIG", str(path))
+    return path
+
+
 @pytest.fixture
 def login() -> str:
     return f"client-{uuid.uuid4().hex[:10]}@example.com"

@@ -846,7 +846,7 @@ class AsyncClient:
     @staticmethod
     def _curve_body(kind: str, actual: Any, probabilities: Any, extra: dict[str, Any]) -> Any:
         rows = probabilities.tolist() if hasattr(probabilities, "tolist") else probabilities
-        body = {"type": kind, "actual": vector(actual), "probabilities": rows}
+        body = {"type": kind.upper(), "actual": vector(actual), "probabilities": rows}
         return body | {key: vector(value) for key, value in extra.items() if value is not None}
 
     @operation("POST", f"{API}/confusion-matrices/curves")

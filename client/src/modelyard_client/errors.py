@@ -55,7 +55,17 @@ class ServerAnswerError(ModelyardClientError):
 
     def __str__(self) -> str:
         where = f" (request {self.request_id})" if self.request_id else ""
-        return f"{self.status_code} {self.code}: {self.message}{where}"
+        return f"{self.status_code} {self.code}: {self.message}{_first_detail(self.details)}{where}"
+
+
+def _first_detail(details: Any) -> str:
+    """The first of a validation error's details (``loc: msg``), which says what to fix."""
+    if not isinstance(details, list) or not details or not isinstance(details[0], dict):
+        return ""
+    first = details[0]
+    where = ".".join(str(part) for part in first.get("loc") or [])
+    more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+    return f" - {where}: {first.get('msg', '')}{more}" if where else f" - {first.get('msg', '')}"
 
 
 class BadRequest(ServerAnswerError):
