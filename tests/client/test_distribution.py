@@ -12,6 +12,7 @@ from __future__ import annotations
 import email
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -56,6 +57,9 @@ def _normal(name: str) -> str:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("client-wheel")
+    # Built from a copy: setuptools leaves build/ and .egg-info beside the sources it builds.
+    source = tmp_path_factory.mktemp("client-source") / "client"
+    shutil.copytree(CLIENT_ROOT, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     subprocess.run(
         [
             sys.executable,
@@ -67,7 +71,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "-q",
             "-w",
             str(folder),
-            str(CLIENT_ROOT),
+            str(source),
         ],
         check=True,
         timeout=300,

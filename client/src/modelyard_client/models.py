@@ -38,7 +38,9 @@ TERMINAL_PROJECTION_STATES = frozenset({"SUCCESS", "ERROR", "NO_DATA", "NOT_SUPP
 
 
 class _Read(BaseModel):
-    model_config = ConfigDict(extra="allow", protected_namespaces=())
+    # defer_build: each class's validator is built on its first use, not at import (a third
+    # of `import modelyard_client`'s time went to building validators no call used).
+    model_config = ConfigDict(extra="allow", protected_namespaces=(), defer_build=True)
 
 
 class Page(_Read, Generic[T]):
