@@ -1,4 +1,5 @@
-"""modelyard: serve the API, run job workers, migrate the database, create an admin."""
+"""modelyard: serve the API, run job workers, migrate the database, create an admin; and the
+client's verbs (login, models, predict, cm, datasets, train, project, jobs, requests)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""One real ``modelyard serve`` per test module; each test signs up its own account on it.
+"""One real ``modelyard serve`` for the client's tests (starting one takes tens of seconds on a
+loaded machine); each test signs up its own account on it, so none sees another's objects.
 
 With ``MODELYARD_TEST_BROKER_URL`` set, the server sends its jobs through Redis to the session's
 Celery worker (tests/jobs/conftest.py), sharing the worker's data folder and queue.
@@ -18,7 +19,7 @@ from tests.helpers import PASSWORD, running_server
 from tests.jobs.conftest import SESSION_QUEUE, celery_worker  # noqa: F401 - the worker fixture
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def server_url(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[str]:
     if TEST_BROKER_URL:
         # The worker reads datasets and models from its data folder: the server shares it.
