@@ -230,11 +230,15 @@ class Client:
                 return response.read()
             destination = Path(target)
             # Written beside the target, then renamed: no half file where a whole one was.
-            fd, partial = tempfile.mkstemp(dir=destination.parent or Path(), suffix=".part")
-            with os.fdopen(fd, "wb") as handle:
-                for chunk in response.iter_bytes():
-                    handle.write(chunk)
-            os.replace(partial, destination)
+            fd, partial = tempfile.mkstemp(dir=destination.parent, suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    for chunk in response.iter_bytes():
+                        handle.write(chunk)
+                os.replace(partial, destination)
+            except BaseException:
+                os.unlink(partial)  # a broken download leaves no half file behind
+                raise
             return destination
         finally:
             response.close()
