@@ -25,6 +25,7 @@ import pytest
 import modelyard
 import modelyard_client
 from modelyard_client import Client, IncompatibleServer, _sync_client
+from tests.helpers import free_port
 
 CLIENT_ROOT = Path(__file__).resolve().parents[2] / "client"
 # What the client may pull in: its two dependencies and theirs.
@@ -140,6 +141,18 @@ def test_pip_install_of_the_client_alone_pulls_no_server_dependency(
         check=True,
     )
     assert imported.stdout.strip() == "[]"
+    # The verbs come with it, as `modelyard-client` (no server, no rich: plain output).
+    script = environment / "bin" / "modelyard-client"
+    shown = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
+    assert shown.returncode == 0 and "login" in shown.stdout and "predict" in shown.stdout
+    unreachable = subprocess.run(
+        [str(script), "models", "list", "--url", f"http://127.0.0.1:{free_port()}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert unreachable.returncode == 3, unreachable.stderr
+    assert unreachable.stderr.startswith("modelyard: cannot reach")
 
 
 def test_the_client_is_versioned_with_the_server(server_url: str) -> None:
