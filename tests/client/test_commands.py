@@ -215,3 +215,8 @@ def test_errors_are_one_line_with_exit_codes_scripts_can_trust(
 
     unconfigured = _modelyard(["models", "list"], _env(own_config))
     assert unconfigured.returncode == 2 and b"modelyard login" in unconfigured.stderr
+
+    # A key the server does not take is refused at login, and no profile is written.
+    bad_key = _modelyard(["login", "--url", server_url, "--api-key", "mdy_wrong"], _env(own_config))
+    assert bad_key.returncode == 1 and b"401" in bad_key.stderr
+    assert not own_config.exists()
