@@ -202,6 +202,7 @@ def test_a_dataset_folder_trained_with_the_jobs_progress_followed(
     assert run.job_id is not None
     job = client.get_job(run.job_id)
     assert job.done and job.state == "SUCCESS"
+    assert client.wait(run).id == client.wait(job).id == run.job_id  # ended: answers at once
     assert run.job_id in [j.id for j in client.iter_jobs(kind=job.kind)]
 
     labelled = client.predict_texts(run.run_id, ["the rocket reached orbit"])

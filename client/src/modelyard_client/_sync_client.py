@@ -424,6 +424,33 @@ class Client:
             if reporter is not None:
                 reporter.close()
 
+    def wait(
+        self,
+        target: str | Job | TrainingRun | Projection,
+        *,
+        timeout: float | None = None,
+        poll_interval: float = 0.5,
+        progress: Any = False,
+        raise_on_failure: bool = True,
+    ) -> Job:
+        """``wait_job`` for a job's id, a Job, or what a job makes (a TrainingRun, a
+        Projection): the job once it has ended."""
+        if isinstance(target, str):
+            job_id: str | None = target
+        elif isinstance(target, Job):
+            job_id = target.id
+        else:
+            job_id = target.job_id
+        if job_id is None:
+            raise ValueError(f"{type(target).__name__} has no job to wait for")
+        return self.wait_job(
+            job_id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            progress=progress,
+            raise_on_failure=raise_on_failure,
+        )
+
     # -- models --------------------------------------------------------------------------
 
     @operation("POST", f"{API}/models")
