@@ -218,7 +218,11 @@ def test_a_projection_waited_for_read_as_a_frame_and_plotted(
     client.push_model("projected", model, sample=features)
     client.predict("projected", features.sample(40, random_state=1))
     assert client.projection_support("projected", 1, method="pca")
-    assert "pca" in client.projection_methods()["methods"] or client.projection_methods()
+    methods = {m["method"]: m for m in client.projection_methods()["methods"]}
+    assert methods["pca"]["available"]
+    params = client.set_projection_params("projected", 1, "pca", production_data_sample_size=100)
+    assert params["production_data_sample_size"] == 100
+    assert client.get_projection_params("projected", 1, "pca")["production_data_sample_size"] == 100
 
     projection = client.project("projected", 1, method="pca", timeout=300)
     assert projection.state == "SUCCESS", projection.message
