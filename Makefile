@@ -18,12 +18,13 @@ $(BIN)/python:
 # Exact versions come from constraints.txt (refresh with `make lock`); ranges from pyproject.toml.
 # torch is pinned to its CPU build, which this project's machines keep in /opt/wheels.
 PIP_FIND_LINKS_ARG := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
-$(VENV)/.installed-serve: pyproject.toml constraints.txt | $(BIN)/python
-	$(BIN)/pip install -q $(PIP_FIND_LINKS_ARG) -c constraints.txt -e '.[all]'
+# The client (client/, its own distribution) goes in too: its verbs are `modelyard login`, ...
+$(VENV)/.installed-serve: pyproject.toml client/pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install -q $(PIP_FIND_LINKS_ARG) -c constraints.txt -e '.[all]' -e './client[all]'
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml constraints.txt | $(BIN)/python
-	$(BIN)/pip install -q $(PIP_FIND_LINKS_ARG) -c constraints.txt -e '.[dev]'
+$(VENV)/.installed-dev: pyproject.toml client/pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install -q $(PIP_FIND_LINKS_ARG) -c constraints.txt -e '.[dev]' -e './client[all]'
 	touch $@ $(VENV)/.installed-serve
 
 serve: $(VENV)/.installed-serve  ## migrate, then serve on the embedded defaults (SQLite, in-process jobs)
@@ -45,12 +46,13 @@ test-scaleout: $(VENV)/.installed-dev  ## the whole suite on PostgreSQL + Celery
 test-all: test test-scaleout
 
 fmt: $(VENV)/.installed-dev
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests client
+	$(BIN)/ruff check --fix src tests client
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff format --check src tests
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests client
+	$(BIN)/ruff check src tests client
+	$(BIN)/python client/scripts/unasync.py --check
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy

@@ -1,4 +1,5 @@
-"""modelyard: serve the API, run job workers, migrate the database, create an admin."""
+"""modelyard: serve the API, run job workers, migrate the database, create an admin; and the
+client's verbs (login, models, predict, cm, datasets, train, project, jobs, requests)."""
 
 from __future__ import annotations
 
@@ -8,31 +9,33 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
-
-from pydantic import EmailStr, TypeAdapter, ValidationError
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from typing import TYPE_CHECKING, Any
 
 from modelyard import __version__
-from modelyard.config import ConfigError, Settings, describe_settings_error, resolve_secret_key
-from modelyard.db import Database
-from modelyard.errors import ModelyardError
 from modelyard.logs import configure_logging
+
+# The server's modules load inside the commands that use them: `modelyard --help`, every
+# command's help and the client's verbs (login, predict, ...) answer without them.
+if TYPE_CHECKING:
+    from modelyard.config import Settings
+    from modelyard.db import Database
 
 __all__ = ["main"]
 
 log = logging.getLogger("modelyard.cli")
 
-_EMAIL: TypeAdapter[str] = TypeAdapter(EmailStr)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_OWNER = "operator"
 
 
 def _load_settings() -> Settings:
+    from pydantic import ValidationError
+
+    from modelyard.config import ConfigError, Settings, describe_settings_error
+
     try:
         return Settings()
     except ValidationError as exc:
@@ -41,6 +44,11 @@ def _load_settings() -> Settings:
 
 def _reachable(database: Database, settings: Settings) -> None:
     """Connect once, so a database that cannot be reached is one line, not a traceback."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from modelyard.config import ConfigError
+
     try:
         with database.engine.connect():
             pass
@@ -53,6 +61,8 @@ def _reachable(database: Database, settings: Settings) -> None:
 
 
 def _secret_key(settings: Settings) -> str:
+    from modelyard.config import ConfigError, resolve_secret_key
+
     try:
         return resolve_secret_key(settings)
     except OSError as exc:
@@ -60,6 +70,7 @@ def _secret_key(settings: Settings) -> str:
 
 
 def _check_artifacts(settings: Settings) -> None:
+    from modelyard.config import ConfigError
     from modelyard.storage import build_artifact_store
 
     try:
@@ -83,6 +94,8 @@ def _preflight(settings: Settings, *, admins: bool) -> None:
 def _bootstrap_admins(database: Database, settings: Settings) -> None:
     from modelyard.auth.security import Security
     from modelyard.auth.service import ensure_bootstrap_admins
+    from modelyard.config import ConfigError
+    from modelyard.errors import ModelyardError
 
     security = Security(_secret_key(settings), settings.auth)
     try:
@@ -96,6 +109,9 @@ def _bootstrap_admins(database: Database, settings: Settings) -> None:
 
 
 def _database(settings: Settings) -> Database:
+    from modelyard.config import ConfigError
+    from modelyard.db import Database
+
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -134,6 +150,7 @@ def _mlup_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _single_model_config(args: argparse.Namespace) -> Any:
     """mlup's config from --config and the options, checked before anything is migrated."""
     from modelyard.compat.mlup_config import build_config, read_config_file
+    from modelyard.config import ConfigError
 
     document = read_config_file(args.config) if args.config else None
     config = build_config(document, _mlup_overrides(args))
@@ -174,6 +191,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from modelyard.app import create_app, freeze_startup_objects
+    from modelyard.config import ConfigError
 
     single = args.model is not None or args.config is not None
     given = [name for name in _SINGLE_MODEL_OPTIONS if getattr(args, name) not in (None, False)]
@@ -253,6 +271,8 @@ def _proxy_options(settings: Settings) -> dict[str, Any]:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from modelyard.config import ConfigError
+
     if not settings.jobs.broker_url:
         raise ConfigError(
             "modelyard worker runs Celery jobs and needs MODELYARD_BROKER_URL "
@@ -267,14 +287,17 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_create_admin(args: argparse.Namespace, settings: Settings) -> int:
+    from pydantic import EmailStr, TypeAdapter, ValidationError
+
     from modelyard.auth.security import Security
     from modelyard.auth.service import ensure_admin
+    from modelyard.config import ConfigError
 
     if not args.email and not args.username:
         raise ConfigError("give --email or --username")
     if args.email:
         try:
-            _EMAIL.validate_python(args.email)
+            TypeAdapter(EmailStr).validate_python(args.email)
         except ValidationError as exc:
             raise ConfigError(f"{args.email!r} is not an e-mail address") from exc
     password = _read_password(args.password_stdin)
@@ -294,6 +317,8 @@ def cmd_create_admin(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _read_password(from_stdin: bool) -> str:
+    from modelyard.config import ConfigError
+
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
     if not sys.stdin.isatty():
@@ -345,10 +370,37 @@ def _add_single_model_options(serve: argparse.ArgumentParser) -> None:
             group.add_argument(flag.option, dest=flag.name, type=kinds[flag.kind], help=flag.help)
 
 
+class _CommandParser(argparse.ArgumentParser):
+    """A command's parser whose slow-to-import options (``add_options``) are added only when
+    that command is parsed or its help shown, so the other commands' help stays instant."""
+
+    def __init__(
+        self,
+        *args: Any,
+        add_options: Callable[[argparse.ArgumentParser], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._add_options = add_options
+
+    def _complete(self) -> None:
+        add_options, self._add_options = self._add_options, None
+        if add_options is not None:
+            add_options(self)
+
+    def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
+        self._complete()
+        return super().parse_known_args(*args, **kwargs)
+
+    def format_help(self) -> str:
+        self._complete()
+        return super().format_help()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modelyard", description=__doc__)
     parser.add_argument("--version", action="version", version=f"modelyard {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_CommandParser)
 
     serve = commands.add_parser(
         "serve",
@@ -356,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Migrate the database, then serve the API. With --model FILE, also serve "
         "that one model at the root with mlup's routes (/health, /info, /predict, "
         "/get-predict/{predict_id}) and config names.",
+        add_options=_add_single_model_options,
     )
     serve.add_argument("--host", help=f"address to listen on ({DEFAULT_HOST})")
     serve.add_argument("--port", type=int, help=f"port ({DEFAULT_PORT})")
@@ -365,7 +418,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="server processes sharing the port (MODELYARD_HTTP_WORKERS, 1); "
         "up to one per core serves more requests at once",
     )
-    _add_single_model_options(serve)
     serve.set_defaults(func=cmd_serve)
 
     worker = commands.add_parser("worker", help="run a Celery worker for background jobs")
@@ -391,11 +443,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
     admin.set_defaults(func=cmd_create_admin)
+    _add_client_commands(commands)
     return parser
+
+
+def _add_client_commands(commands: Any) -> None:
+    """The client's verbs (login, predict, ...), when modelyard-client is installed."""
+    try:
+        from modelyard_client.commands import add_commands
+    except ImportError:
+        return
+    add_commands(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "client_command", False):  # a client verb: no server settings
+        client_code: int = args.func(args)
+        return client_code
+    from modelyard.config import ConfigError
+    from modelyard.errors import ModelyardError
+
     try:
         settings = _load_settings()
         configure_logging(settings.log_level, settings.log_format)

@@ -1,0 +1,100 @@
+"""Where the client finds its server and key: arguments, then the environment, then a profile.
+
+Profiles live in a TOML file the CLI's ``login`` writes (mode 0600, as it holds keys):
+``$MODELYARD_CONFIG``, else ``$XDG_CONFIG_HOME/modelyard/config.toml``, else
+``~/.config/modelyard/config.toml``. The profile is ``profile=``, else ``$MODELYARD_PROFILE``,
+else ``default``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelyard_client.errors import ModelyardClientError
+
+__all__ = [
+    "DEFAULT_PROFILE",
+    "ClientConfig",
+    "ConfigMissing",
+    "config_path",
+    "read_profiles",
+    "resolve",
+    "write_profile",
+]
+
+DEFAULT_PROFILE = "default"
+
+
+class ConfigMissing(ModelyardClientError):
+    """No server URL from any source."""
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    url: str
+    api_key: str | None
+    profile: str | None
+
+
+def config_path() -> Path:
+    explicit = os.environ.get("MODELYARD_CONFIG")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "modelyard" / "config.toml"
+
+
+def read_profiles(path: Path | None = None) -> dict[str, dict[str, str]]:
+    path = path or config_path()
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ModelyardClientError(f"{path}: not a TOML file: {exc}") from exc
+    return {
+        name: {key: str(value) for key, value in section.items()}
+        for name, section in document.items()
+        if isinstance(section, dict)
+    }
+
+
+def write_profile(name: str, url: str, api_key: str | None, path: Path | None = None) -> Path:
+    """Add or replace one profile, keeping the others; the file is the user's alone (0600)."""
+    path = path or config_path()
+    profiles = read_profiles(path)
+    profiles[name] = {"url": url, **({"api_key": api_key} if api_key else {})}
+    # JSON strings are valid TOML basic strings; names are quoted keys.
+    lines: list[str] = []
+    for profile, values in profiles.items():
+        lines.append(f"[{json.dumps(profile)}]")
+        lines.extend(f"{key} = {json.dumps(value)}" for key, value in values.items())
+        lines.append("")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Created 0600 before a byte of the key is written; an older file is narrowed too.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write("\n".join(lines))
+    return path
+
+
+def resolve(
+    url: str | None = None, api_key: str | None = None, profile: str | None = None
+) -> ClientConfig:
+    """Each value from the first source that has it: argument, environment, profile."""
+    chosen = profile or os.environ.get("MODELYARD_PROFILE")
+    values = read_profiles().get(chosen or DEFAULT_PROFILE, {})
+    if chosen and not values:
+        raise ConfigMissing(f"no profile {chosen!r} in {config_path()}")
+    final_url = url or os.environ.get("MODELYARD_URL") or values.get("url")
+    if not final_url:
+        raise ConfigMissing("no server URL: pass url=, set MODELYARD_URL, or run `modelyard login`")
+    final_key = api_key or os.environ.get("MODELYARD_API_KEY") or values.get("api_key")
+    return ClientConfig(final_url.rstrip("/"), final_key, chosen or DEFAULT_PROFILE)
