@@ -17,22 +17,21 @@ import os
 import tempfile
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # MLflow sends usage telemetry to its makers unless told not to, from the moment it is first
 # imported; this server talks to its own stores only. An operator's explicit setting wins.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-import mlflow
-from mlflow.entities import Metric, Param, Run, ViewType
-from mlflow.exceptions import MlflowException
-from mlflow.telemetry.client import set_telemetry_client
-from mlflow.tracking import MlflowClient
-
-# Imported before this module (by a plugin, say): drop the client it started.
-set_telemetry_client()
+# MLflow itself is imported when a store is first used, not with this module: its import
+# (any of it: mlflow.exceptions too) costs 1.5 s of CPU and 200 MB, which a server that
+# never trains should not pay to start.
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
 
 __all__ = [
     "OWNER_TAG",
@@ -46,6 +45,23 @@ __all__ = [
 OWNER_TAG = "modelyard.owner_id"
 
 log = logging.getLogger(__name__)
+
+_import_lock = threading.Lock()
+_telemetry_dropped = False
+
+
+def _new_client(tracking_uri: str) -> MlflowClient:
+    """An MLflow client, MLflow imported on first call."""
+    global _telemetry_dropped
+    from mlflow.telemetry.client import set_telemetry_client
+    from mlflow.tracking import MlflowClient
+
+    with _import_lock:
+        if not _telemetry_dropped:
+            # Imported before (by a plugin, say): drop the client it started.
+            set_telemetry_client()
+            _telemetry_dropped = True
+    return MlflowClient(tracking_uri=tracking_uri)
 
 
 class TrackingError(RuntimeError):
@@ -74,8 +90,13 @@ def _run_gc(arguments: list[str]) -> str:
     uses that global (each ``Tracker`` has its own client), and the lock keeps two hard
     deletes from overlapping.
     """
-    # Imported on first use: MLflow's CLI module is heavy, and hard deletes are rare.
-    from mlflow.cli import gc as gc_command
+    # Imported on first use: MLflow's CLI module is heavy, and hard deletes are rare. Its
+    # import reaches MLflow's pyfunc models, which warn about their own type hints.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*Any type hint is inferred as AnyType", UserWarning)
+        import mlflow
+        from mlflow.cli import gc as gc_command
+        from mlflow.exceptions import MlflowException
 
     with _gc_lock:
         previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
@@ -137,7 +158,17 @@ class Tracker:
         self.gc_store_uri = gc_store_uri or (
             None if tracking_uri.startswith(("http://", "https://")) else tracking_uri
         )
-        self._client = MlflowClient(tracking_uri=tracking_uri)
+        self._client_lock = threading.Lock()
+        self._made: MlflowClient | None = None
+
+    @property
+    def _client(self) -> MlflowClient:
+        """Made on first use: making it imports MLflow and creates (migrates) an embedded
+        store, seconds that the server's start-up should not wait for."""
+        with self._client_lock:
+            if self._made is None:
+                self._made = _new_client(self.tracking_uri)
+            return self._made
 
     # --- experiments ----------------------------------------------------------------------
 
@@ -207,6 +238,8 @@ class Tracker:
         params: dict[str, Any] | None = None,
         metrics: dict[str, float] | None = None,
     ) -> None:
+        from mlflow.entities import Metric, Param
+
         now = int(time.time() * 1000)
         items = [Param(k, str(v)[:6000]) for k, v in (params or {}).items()]
         values = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
@@ -232,8 +265,11 @@ class Tracker:
         self._call(self._client.set_terminated, run_id, status)
 
     def get_run(self, run_id: str) -> RunView | None:
+        client = self._client
+        from mlflow.exceptions import MlflowException
+
         try:
-            return _view(self._client.get_run(run_id))
+            return _view(client.get_run(run_id))
         except MlflowException as exc:
             if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
                 return None
@@ -244,6 +280,8 @@ class Tracker:
     ) -> list[RunView]:
         if not experiment_ids:
             return []
+        from mlflow.entities import ViewType
+
         runs = self._call(
             self._client.search_runs,
             experiment_ids,
@@ -260,6 +298,9 @@ class Tracker:
         self._call(self._client.restore_run, run_id)
 
     def _call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        # The function is a method of the client, so MLflow is imported by now.
+        from mlflow.exceptions import MlflowException
+
         try:
             return function(*args, **kwargs)
         except MlflowException as exc:
