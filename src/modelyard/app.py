@@ -118,9 +118,9 @@ def create_app(
         register_runtime(app.state.training)  # for the jobs this process runs
         app.state.visualization = build_visualization_runtime(settings, app.state.artifacts)
         register_visualization(app.state.visualization)
-        # numba's cache in the data folder; UMAP compiled in a background thread, so serving
-        # starts at once and the first projection job does not pay for it (only where jobs
-        # run: with Celery the workers do it).
+        # numba's cache in the data folder; UMAP compiled into it by a child process (once per
+        # install), so serving starts at once, stays small, and the first projection job
+        # loads compiled code (only where jobs run: with Celery the workers do it).
         prepare_visualization(settings, runs_jobs=not settings.jobs.uses_celery)
         try:
             yield
