@@ -44,6 +44,12 @@ from modelyard.config import Settings
 from modelyard.db import Database
 from modelyard.migrate import upgrade
 settings = Settings(data_dir=sys.argv[1])
+# A cache the UMAP warm-up already filled: the start-up looks and starts no compile (a child
+# process would not load anything into this one anyway, but would take minutes of CPU).
+from modelyard.visualization import warm_up
+from modelyard.visualization.runtime import numba_cache_dir
+numba_cache_dir(settings).mkdir(parents=True)
+warm_up._marker(numba_cache_dir(settings)).touch()
 upgrade(Database.from_settings(settings))  # as `modelyard serve` does first
 with TestClient(create_app(settings)) as client:
     assert client.get("/api/v1/health/live").status_code == 200

@@ -28,6 +28,7 @@ from modelyard.kv import build_store
 from modelyard.logs import configure_logging
 from modelyard.openapi import install_openapi
 from modelyard.registry.router import router as registry_router
+from modelyard.registry.sandbox import start_zygote
 from modelyard.serving.fast_path import PredictFastPath
 from modelyard.serving.open_inference import router as open_inference_router
 from modelyard.serving.router import log_router, predict_route, predict_router
@@ -114,6 +115,8 @@ def create_app(
         app.state.serving = build_serving_core(
             settings, database, app.state.artifacts, app.state.ephemeral
         )
+        if settings.registry.worker_prestart:
+            start_zygote()
         app.state.training = build_runtime(settings, app.state.artifacts)
         register_runtime(app.state.training)  # for the jobs this process runs
         app.state.visualization = build_visualization_runtime(settings, app.state.artifacts)

@@ -471,6 +471,11 @@ class RegistrySettings(BaseSettings):
     worker_spares: int = Field(
         default=1, ge=0, le=8, description="Model workers started ahead of need, per process."
     )
+    worker_prestart: bool = Field(
+        default=True,
+        description="Start the model workers' zygote (its imports take seconds) when the server "
+        "starts, in its own process, rather than with the first model upload or predict.",
+    )
     quarantine_crashes: int = Field(
         default=3, ge=1, description="Worker crashes (or timeouts) that quarantine a version..."
     )

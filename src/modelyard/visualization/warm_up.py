@@ -1,4 +1,4 @@
-"""umap-learn's numba code: compiled once per machine, in a child process, into a disk cache.
+"""umap-learn's numba code: compiled once per install, in a child process, into a disk cache.
 
 umap-learn compiles its numba functions on first use, a minute or more of CPU. Two things keep
 that off the jobs' clock and out of the server's memory:
@@ -7,10 +7,10 @@ that off the jobs' clock and out of the server's memory:
   only those their authors marked ``cache=True`` (about a third of pynndescent's, one of
   umap-learn's): without it each new process compiled umap-learn again, cache or not;
 * ``start`` compiles them in a child process when a server or worker starts (nice'd, so
-  requests keep the CPU), into ``NUMBA_CACHE_DIR``; once it has run, a marker for these
-  versions of umap-learn, pynndescent and numba says so, and later starts skip it. The server
-  process itself imports nothing of this until its first projection, which then loads the
-  compiled code from the cache instead of compiling it.
+  requests keep the CPU; ended with the server), into ``NUMBA_CACHE_DIR``; once it has run, a
+  marker for these versions of umap-learn, pynndescent and numba says so, and later starts
+  skip it. The server process itself imports nothing of this until its first projection,
+  which then loads the compiled code from the cache instead of compiling it.
 
 A lock file in the cache folder lets one process compile at a time (several workers start
 together); a projection that arrives while the compile runs waits for it and says so.
@@ -21,10 +21,12 @@ build, or ``make`` after installing), into ``NUMBA_CACHE_DIR``.
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import importlib.metadata
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -47,6 +49,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "umap-warm-up.lock"
+_PR_SET_PDEATHSIG = 1
 _PACKAGES = ("umap-learn", "pynndescent", "numba")
 
 _cache_lock = threading.Lock()
@@ -165,11 +168,16 @@ def start() -> bool:
         if _child is not None or is_warm():
             _child_done.set()
             return False
-        _child = subprocess.Popen(
-            [sys.executable, "-m", "modelyard.visualization.warm_up", "--nice"],
+        _child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [
+                sys.executable,
+                "-m",
+                "modelyard.visualization.warm_up",
+                "--parent",
+                str(os.getpid()),
+            ],
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
             stdin=subprocess.DEVNULL,
-            start_new_session=True,  # a Ctrl-C meant for the server does not kill it mid-write
         )
         _child_started = time.monotonic()
         child = _child
@@ -220,7 +228,17 @@ def wait(timeout: float, say: Callable[[str], None] | None = None) -> bool:
         time.sleep(0.5)
 
 
+def _follow_parent(parent: int) -> None:
+    """Ended with the server, however it ends (numba writes each cache file whole, so a
+    compile cut short leaves no broken entry), and behind its requests for the CPU."""
+    os.nice(10)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the server ended before the death signal was asked for
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    if "--nice" in sys.argv:
-        os.nice(10)
+    if "--parent" in sys.argv:
+        _follow_parent(int(sys.argv[sys.argv.index("--parent") + 1]))
     print(f"umap warm-up: {compile_now():.1f} s", file=sys.stderr)
