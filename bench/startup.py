@@ -14,7 +14,7 @@ It prints a table and modelyard's ratios to both references. CPU time is what th
 spent; the wall times and the first request's seconds grow with other load on the machine,
 so compare figures of one quiet run.
 
-Run: ``python bench/startup.py [--idle 10] [--only modelyard]``.
+Run: ``python bench/startup.py [--idle 10] [--only modelyard] [--numba-cache DIR]``.
 """
 
 from __future__ import annotations
@@ -58,7 +58,9 @@ def request(
     )
     try:
         with urllib.request.urlopen(req, timeout=120) as answer:  # noqa: S310
-            return answer.status, json.loads(answer.read() or b"null")
+            data = answer.read()
+            is_json = answer.headers.get_content_type() == "application/json"
+            return answer.status, json.loads(data or b"null") if is_json else data.decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
 
@@ -214,7 +216,7 @@ def _multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> t
     return out.getvalue(), f"multipart/form-data; boundary={boundary}"
 
 
-def modelyard(data_dir: Path, password: str) -> Server:
+def modelyard(data_dir: Path, password: str, numba_cache: Path | None) -> Server:
     model = _skops_model()
 
     def upload_and_predict(base: str) -> str:
@@ -254,8 +256,9 @@ def modelyard(data_dir: Path, password: str) -> Server:
             "MODELYARD_ADMIN_EMAIL": "bench@example.com",
             "MODELYARD_ADMIN_PASSWORD": password,
             "MODELYARD_LOG_LEVEL": "WARNING",
-            # Its own fresh numba cache: the UMAP warm-up child runs, as on a fresh install.
-            "MODELYARD_VISUALIZATION_NUMBA_CACHE_DIR": str(data_dir / "numba-cache"),
+            # A fresh numba cache: the UMAP warm-up child runs, as on a fresh install (unless
+            # --numba-cache names one it filled: the second start of an install).
+            "MODELYARD_VISUALIZATION_NUMBA_CACHE_DIR": str(numba_cache or data_dir / "numba-cache"),
         },
         first_request=upload_and_predict,
     )
@@ -308,11 +311,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--idle", type=float, default=10.0, help="seconds idle before the RSS")
     parser.add_argument("--only", choices=["modelyard", "mlflow", "minimal"], default=None)
+    parser.add_argument(
+        "--numba-cache",
+        type=Path,
+        default=None,
+        help="a numba cache the UMAP warm-up filled (default: a fresh one, so it runs)",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="modelyard-startup-"))
     try:
         servers = {
-            "modelyard": modelyard(root / "modelyard", secrets.token_urlsafe(16)),
+            "modelyard": modelyard(root / "modelyard", secrets.token_urlsafe(16), args.numba_cache),
             "mlflow": mlflow(root / "mlflow"),
             "minimal": minimal(),
         }
@@ -321,7 +330,7 @@ def main() -> None:
         for key, server in servers.items():
             if args.only in (None, key):
                 results[key] = measure(server, args.idle, root)
-                print(f"# {server.name}: done", file=sys.stderr, flush=True)
+                print(f"# {vars(results[key])}", file=sys.stderr, flush=True)
         print(
             f"{'server':18s} {'ready s':>8s} {'cpu s':>6s} {'rss@ready':>9s} "
             f"{'rss idle':>8s} {'tree idle':>9s} {'rss after':>9s} {'tree after':>10s}"

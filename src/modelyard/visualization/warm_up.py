@@ -192,6 +192,8 @@ def _watch(child: subprocess.Popen[bytes]) -> None:
     seconds = time.monotonic() - _child_started
     if code == 0:
         log.info("umap warm-up took %.1f s", seconds, extra={"seconds": round(seconds, 1)})
+    elif code < 0:  # stopped by a signal: the server is ending (the next start compiles)
+        log.info("umap warm-up stopped after %.1f s (signal %s)", seconds, -code)
     else:
         log.warning("umap warm-up failed (exit %s); the first UMAP job compiles instead", code)
     _child_done.set()
