@@ -3,7 +3,8 @@
 For each server, started on a fresh data folder with its defaults:
 
 * ready: seconds from launch until its readiness route answers 200;
-* cpu: CPU seconds the server process had used by then (user + system, from /proc);
+* cpu: CPU seconds the server process had used by then (user + system, from /proc); tree
+  cpu: its whole process tree's, ``--idle`` seconds later (the background work included);
 * rss idle: resident memory ``--idle`` seconds after ready, of the server process and of its
   whole process tree (modelyard's UMAP warm-up child, MLflow's gunicorn/uvicorn workers);
 * first request: one typical request (modelyard: upload a small skops model, then one
@@ -96,6 +97,16 @@ def tree(pid: int) -> list[int]:
     return found
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    total = 0.0
+    for member in tree(pid):
+        try:
+            total += cpu_seconds(member)
+        except OSError:
+            continue
+    return total
+
+
 def tree_rss_mb(pid: int) -> float:
     total = 0.0
     for member in tree(pid):
@@ -121,6 +132,7 @@ class Result:
     name: str
     ready_s: float
     cpu_s: float
+    tree_cpu_idle: float
     rss_ready: float
     rss_idle: float
     tree_idle: float
@@ -162,6 +174,7 @@ def measure(server: Server, idle: float, log_dir: Path) -> Result:
             server.name,
             ready_s=ready,
             cpu_s=cpu_seconds(process.pid),
+            tree_cpu_idle=0.0,
             rss_ready=rss_mb(process.pid),
             rss_idle=0.0,
             tree_idle=0.0,
@@ -169,6 +182,7 @@ def measure(server: Server, idle: float, log_dir: Path) -> Result:
         time.sleep(idle)
         result.rss_idle = rss_mb(process.pid)
         result.tree_idle = tree_rss_mb(process.pid)
+        result.tree_cpu_idle = tree_cpu_seconds(process.pid)
         if server.first_request is not None:
             began = time.monotonic()
             result.first_request = server.first_request(base)
@@ -332,13 +346,14 @@ def main() -> None:
                 results[key] = measure(server, args.idle, root)
                 print(f"# {vars(results[key])}", file=sys.stderr, flush=True)
         print(
-            f"{'server':18s} {'ready s':>8s} {'cpu s':>6s} {'rss@ready':>9s} "
+            f"{'server':18s} {'ready s':>8s} {'cpu s':>6s} {'tree cpu':>8s} {'rss@ready':>9s} "
             f"{'rss idle':>8s} {'tree idle':>9s} {'rss after':>9s} {'tree after':>10s}"
             "  first request"
         )
         for r in results.values():
             print(
-                f"{r.name:18s} {r.ready_s:8.2f} {r.cpu_s:6.2f} {r.rss_ready:8.0f}M "
+                f"{r.name:18s} {r.ready_s:8.2f} {r.cpu_s:6.2f} {r.tree_cpu_idle:8.2f} "
+                f"{r.rss_ready:8.0f}M "
                 f"{r.rss_idle:7.0f}M "
                 f"{r.tree_idle:8.0f}M {r.rss_after:8.0f}M {r.tree_after:9.0f}M  "
                 f"{r.first_request} ({r.first_request_s:.2f} s)"

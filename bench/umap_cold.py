@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 FIT = """
 import json, sys, time
@@ -77,15 +78,22 @@ def main() -> None:
     parser.add_argument(
         "--no-cold", action="store_true", help="skip the cold run (a second full compile)"
     )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="warm up into this numba cache (one kept between runs) instead of an empty one",
+    )
     args = parser.parse_args()
     size = (args.points, args.dims)
     started = time.perf_counter()
     cold: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="umap-cold-") as root:
-        warm_up = _warm_up(f"{root}/ours")
-        after = _run(f"{root}/ours", *size, "modelyard")
+        ours = str(args.cache or f"{root}/ours")
+        warm_up = _warm_up(ours)
+        after = _run(ours, *size, "modelyard")
         # The same cache: functions without cache=True look nothing up unless told to.
-        library = _run(f"{root}/ours", *size, "library")
+        library = _run(ours, *size, "library")
         if not args.no_cold:
             cold = _run(f"{root}/cold", *size, "modelyard")
     warm = after["again"]
