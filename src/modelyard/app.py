@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -43,6 +44,8 @@ from modelyard.visualization.runtime import register_runtime as register_visuali
 from modelyard.web import install as install_web
 
 __all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 
@@ -116,7 +119,11 @@ def create_app(
             settings, database, app.state.artifacts, app.state.ephemeral
         )
         if settings.registry.worker_prestart:
-            start_zygote()
+            try:
+                start_zygote()
+            except OSError:
+                # Serving can still start; the first model tries again (and says why).
+                log.exception("the model workers' zygote did not start")
         app.state.training = build_runtime(settings, app.state.artifacts)
         register_runtime(app.state.training)  # for the jobs this process runs
         app.state.visualization = build_visualization_runtime(settings, app.state.artifacts)
