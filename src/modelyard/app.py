@@ -125,6 +125,7 @@ def create_app(
                 # Serving can still start; the first model tries again (and says why).
                 log.exception("the model workers' zygote did not start")
         app.state.training = build_runtime(settings, app.state.artifacts)
+        app.state.training.tracker.make_store_in_background()
         register_runtime(app.state.training)  # for the jobs this process runs
         app.state.visualization = build_visualization_runtime(settings, app.state.artifacts)
         register_visualization(app.state.visualization)
@@ -225,7 +226,7 @@ def prepare_workers(settings: Settings) -> None:
             repair_after_crash(database, settings)
     finally:
         database.dispose()
-    build_tracker(settings)
+    build_tracker(settings).make_store()
 
 
 def create_worker_app() -> FastAPI:

@@ -156,7 +156,7 @@ def test_embeddings_are_batched_and_the_encoder_is_shared(
 ) -> None:
     texts = [f"document number {i} about {'planets' if i % 2 else 'football'}" for i in range(10)]
     whole = embedding.embed(texts)
-    monkeypatch.setattr(embedding, "CHUNK_TEXTS", 4)
+    monkeypatch.setattr(encoder, "CHUNK_TEXTS", 4)
     seen: list[float] = []
     chunked = embedding.embed(texts, batch_size=3, progress=seen.append)
     assert seen == [0.4, 0.8, 1.0]
