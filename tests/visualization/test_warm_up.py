@@ -66,7 +66,8 @@ def test_every_umap_function_is_cached_on_disk() -> None:
         for attribute, value in vars(module).items()
         if isinstance(value, Dispatcher) and isinstance(getattr(value, "_cache", None), NullCache)
     ]
-    assert uncached == []
+    # The two numba cannot cache (dynamic globals) are left alone: they would only warn.
+    assert sorted({name.rsplit(".", 1)[1] for name in uncached}) == sorted(warm_up._UNCACHEABLE)
 
 
 def test_a_umap_fit_tells_its_progress() -> None:

@@ -49,6 +49,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "umap-warm-up.lock"
+# Functions numba refuses to cache (they use dynamic globals): enabling it would only make
+# each compile warn. They are compiled in every process that uses approximate neighbours.
+_UNCACHEABLE = frozenset({"nn_descent", "nn_descent_internal"})
 _PR_SET_PDEATHSIG = 1
 _PACKAGES = ("umap-learn", "pynndescent", "numba")
 
@@ -99,10 +102,14 @@ def cache_compiled_code() -> int:
         for name, module in list(sys.modules.items()):
             if module is None or not name.startswith(("umap", "pynndescent")):
                 continue
-            for value in list(vars(module).values()):
+            for attribute, value in list(vars(module).items()):
                 # numba's own attribute: NullCache where the author did not ask for caching.
                 cache = getattr(value, "_cache", None)
-                if isinstance(value, Dispatcher) and isinstance(cache, NullCache):
+                if (
+                    isinstance(value, Dispatcher)
+                    and isinstance(cache, NullCache)
+                    and attribute not in _UNCACHEABLE
+                ):
                     value.enable_caching()
                     enabled += 1
         return enabled
