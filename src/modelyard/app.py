@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -29,6 +30,7 @@ from modelyard.kv import build_store
 from modelyard.logs import configure_logging
 from modelyard.openapi import install_openapi
 from modelyard.registry.router import router as registry_router
+from modelyard.registry.sandbox import start_zygote
 from modelyard.serving.fast_path import PredictFastPath
 from modelyard.serving.open_inference import router as open_inference_router
 from modelyard.serving.router import log_router, predict_route, predict_router
@@ -43,6 +45,8 @@ from modelyard.visualization.runtime import register_runtime as register_visuali
 from modelyard.web import install as install_web
 
 __all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 
@@ -115,13 +119,20 @@ def create_app(
         app.state.serving = build_serving_core(
             settings, database, app.state.artifacts, app.state.ephemeral
         )
+        if settings.registry.worker_prestart:
+            try:
+                start_zygote()
+            except OSError:
+                # Serving can still start; the first model tries again (and says why).
+                log.exception("the model workers' zygote did not start")
         app.state.training = build_runtime(settings, app.state.artifacts)
+        app.state.training.tracker.make_store_in_background()
         register_runtime(app.state.training)  # for the jobs this process runs
         app.state.visualization = build_visualization_runtime(settings, app.state.artifacts)
         register_visualization(app.state.visualization)
-        # numba's cache in the data folder; UMAP compiled in a background thread, so serving
-        # starts at once and the first projection job does not pay for it (only where jobs
-        # run: with Celery the workers do it).
+        # numba's cache in the data folder; UMAP compiled into it by a child process (once per
+        # install), so serving starts at once, stays small, and the first projection job
+        # loads compiled code (only where jobs run: with Celery the workers do it).
         prepare_visualization(settings, runs_jobs=not settings.jobs.uses_celery)
         try:
             yield
@@ -218,7 +229,7 @@ def prepare_workers(settings: Settings) -> None:
             repair_after_crash(database, settings)
     finally:
         database.dispose()
-    build_tracker(settings)
+    build_tracker(settings).make_store()
 
 
 def create_worker_app() -> FastAPI:

@@ -471,6 +471,11 @@ class RegistrySettings(BaseSettings):
     worker_spares: int = Field(
         default=1, ge=0, le=8, description="Model workers started ahead of need, per process."
     )
+    worker_prestart: bool = Field(
+        default=True,
+        description="Start the model workers' zygote (its imports take seconds) when the server "
+        "starts, in its own process, rather than with the first model upload or predict.",
+    )
     quarantine_crashes: int = Field(
         default=3, ge=1, description="Worker crashes (or timeouts) that quarantine a version..."
     )
@@ -563,7 +568,24 @@ class TrainingSettings(BaseSettings):
         default=None,
         description="Folder whose sub-folders may be registered as datasets by path; unset: none.",
     )
-    min_docs_per_label: int = Field(default=75, ge=1, description="Documents each label needs.")
+    min_docs_per_label: int = Field(
+        default=5,
+        ge=2,
+        description="Documents each label needs to train on the native API, unless a training "
+        "request sets its own min_docs_per_label. Two is the floor: one to train, one to validate.",
+    )
+    custom_classifier_min_docs_per_label: int = Field(
+        default=75,
+        ge=2,
+        description="Documents each label needs on the Custom Classifier's /process route "
+        "(the source system's own constant).",
+    )
+    thin_validation_docs: int = Field(
+        default=10,
+        ge=1,
+        description="A label with fewer validation documents than this gets a warning in the "
+        "run: at 10, one document moves that label's recall by 10 points.",
+    )
     validation_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
     seed: int = Field(default=42, description="Fixes the train/validation split and the trainer.")
     max_archive_bytes: int = Field(default=256 * 1024 * 1024, ge=1, description="Upload size.")

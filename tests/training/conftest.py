@@ -32,7 +32,11 @@ def datasets_root(tmp_path: Path) -> Path:
 def settings(
     data_dir: Path, database: Database, database_url: str, datasets_root: Path
 ) -> Settings:
-    training = TrainingSettings(datasets_root=datasets_root, min_docs_per_label=MIN_DOCS)
+    training = TrainingSettings(
+        datasets_root=datasets_root,
+        min_docs_per_label=MIN_DOCS,
+        custom_classifier_min_docs_per_label=MIN_DOCS,
+    )
     return _jobs_settings(make_settings(data_dir, database_url, training=training))
 
 

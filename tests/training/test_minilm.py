@@ -22,7 +22,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from modelyard.config import RegistrySettings, Settings
 from modelyard.registry.service import load_runtime
-from modelyard.training import embedding
+from modelyard.training import embedding, encoder
 from modelyard.training.embedding import (
     EMBEDDER_TYPE,
     ENCODER_DIMENSION,
@@ -156,13 +156,13 @@ def test_embeddings_are_batched_and_the_encoder_is_shared(
 ) -> None:
     texts = [f"document number {i} about {'planets' if i % 2 else 'football'}" for i in range(10)]
     whole = embedding.embed(texts)
-    monkeypatch.setattr(embedding, "CHUNK_TEXTS", 4)
+    monkeypatch.setattr(encoder, "CHUNK_TEXTS", 4)
     seen: list[float] = []
     chunked = embedding.embed(texts, batch_size=3, progress=seen.append)
     assert seen == [0.4, 0.8, 1.0]
     np.testing.assert_allclose(chunked, whole, atol=1e-5)
     assert embedding.embed([]).shape == (0, ENCODER_DIMENSION)
-    assert embedding._shared_encoder() is embedding._shared_encoder()
+    assert encoder._shared_encoder() is encoder._shared_encoder()
 
     # Threads share the one encoder and get the same answers as one caller.
     results: dict[int, np.ndarray] = {}

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["COLOR_MAPS", "curve_png", "matrix_png"]
 
@@ -44,6 +45,8 @@ def _short(label: str) -> str:
 
 
 def _png(figure: Figure) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     buffer = io.BytesIO()
     FigureCanvasAgg(figure).print_png(buffer)
     figure.clear()
@@ -60,6 +63,10 @@ def matrix_png(
     max_annotations: int = 900,
 ) -> bytes:
     """The matrix as a heat map: actual labels down, predicted across, counts in the cells."""
+    # Imported here: matplotlib costs 0.5 s and 35 MB, paid by the first plot, not at start.
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
     values = matrix.astype(np.float64)
     if normalized:
         totals = values.sum(axis=1, keepdims=True)
@@ -113,6 +120,8 @@ def curve_png(
     diagonal: bool,
 ) -> bytes:
     """One line per class; the legend carries each class's area under the curve."""
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(6.5, 5), dpi=100)
     axes = figure.add_subplot()
     for label, (xs, ys) in series.items():

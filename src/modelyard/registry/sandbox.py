@@ -66,6 +66,7 @@ __all__ = [
     "WorkerDied",
     "WorkerOptions",
     "handoff",
+    "start_zygote",
     "worker_environment",
 ]
 
@@ -250,6 +251,12 @@ def _zygote(module: str) -> _Zygote:
                 zygote.stop()
             zygote = _zygotes[module] = _Zygote(module)
         return zygote
+
+
+def start_zygote(module: str = WorkerOptions.module) -> None:
+    """Start this process's zygote now: it imports what models need (seconds of CPU, in its
+    own process) while the server is idle, not while the first upload or predict waits."""
+    _zygote(module)
 
 
 def _stop_zygotes() -> None:

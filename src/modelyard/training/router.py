@@ -58,16 +58,20 @@ def register_dataset_path(
 
 
 @router.get("/datasets", response_model=Page[DatasetRead])
-def list_datasets(session: SessionDep, user: CurrentUser, page: PageParamsDep) -> Page[DatasetRead]:
+def list_datasets(
+    session: SessionDep, user: CurrentUser, runtime: RuntimeDep, page: PageParamsDep
+) -> Page[DatasetRead]:
     """List your datasets, newest first."""
-    return service.list_datasets(session, user, limit=page.limit, offset=page.offset)
+    return service.list_datasets(session, runtime, user, limit=page.limit, offset=page.offset)
 
 
 # ":int": GET /datasets/from-path is that POST route's 405, not a dataset id that is not a number.
 @router.get("/datasets/{dataset_id:int}", response_model=DatasetRead)
-def get_dataset(dataset_id: IntId, session: SessionDep, user: CurrentUser) -> DatasetRead:
+def get_dataset(
+    dataset_id: IntId, session: SessionDep, user: CurrentUser, runtime: RuntimeDep
+) -> DatasetRead:
     """Show a dataset: documents per label, sizes, skipped files and why."""
-    return service.get_dataset(session, user, dataset_id)
+    return service.get_dataset(session, runtime, user, dataset_id)
 
 
 @router.post(
@@ -76,6 +80,10 @@ def get_dataset(dataset_id: IntId, session: SessionDep, user: CurrentUser) -> Da
     status_code=202,
     responses={
         404: {"description": "The dataset is not found (or not yours)."},
+        422: {
+            "description": "Too few documents in a label (not_enough_documents): the error "
+            "names min_docs_per_label and the setting that changes it."
+        },
         409: {"description": "The experiment name is another's, or the experiment is deleted."},
     },
 )
@@ -95,6 +103,7 @@ def start_training(
         dataset_id=body.dataset_id,
         experiment_name=body.experiment_name,
         trainer=body.trainer,
+        min_docs_per_label=body.min_docs_per_label,
     )
     return service.get_training_run(session, runtime, user, started.run.run_id)
 

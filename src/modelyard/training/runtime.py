@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from modelyard.config import Settings
 from modelyard.db import normalize_database_url
 from modelyard.storage import ArtifactStore, build_artifact_store
-from modelyard.training import embedding
+from modelyard.training import encoder
 from modelyard.training.tracking import Tracker, embedded_uris
 from modelyard.training.trainers import TextModel
 
@@ -123,7 +123,7 @@ def build_tracker(settings: Settings) -> Tracker:
 
 def build_runtime(settings: Settings, store: ArtifactStore | None = None) -> TrainingRuntime:
     section = settings.training
-    embedding.set_threads(section.encoder_threads)
+    encoder.set_threads(section.encoder_threads)
     return TrainingRuntime(
         settings=settings,
         store=store or build_artifact_store(settings),

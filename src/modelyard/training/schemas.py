@@ -46,6 +46,11 @@ class DatasetRead(BaseModel):
     skipped: list[SkippedRead] = Field(description="The first skipped files (see skipped_count).")
     skipped_count: int
     created_at: datetime
+    training_problem: str | None = Field(
+        default=None,
+        description="Why training on this dataset would be refused at the server's default "
+        "minimum (and what changes it); null when it can train.",
+    )
 
 
 class DatasetFromPath(BaseModel):
@@ -65,6 +70,13 @@ class TrainingCreate(BaseModel):
         default="tfidf-logreg",
         description="tfidf-logreg (TF-IDF + logistic regression) or minilm (packaged "
         "all-MiniLM-L6-v2 sentence embeddings + logistic regression; needs modelyard[minilm])",
+    )
+    min_docs_per_label: int | None = Field(
+        default=None,
+        ge=2,
+        le=1_000_000,
+        description="Documents each label needs for this training (at least 2: one to train, "
+        "one to validate). Default: the server's MODELYARD_TRAINING_MIN_DOCS_PER_LABEL.",
     )
 
 
@@ -102,6 +114,11 @@ class TrainingRunRead(BaseModel):
     model_version: int | None
     confusion_matrix_uid: str | None = Field(
         description="The validation confusion matrix in /api/v1/confusion-matrices."
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What to be wary of in the run's metrics (a validation part too thin to "
+        "trust); also the run's modelyard.warning tag in MLflow.",
     )
     created_at: datetime
 

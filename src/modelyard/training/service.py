@@ -86,6 +86,7 @@ __all__ = [
     "restore_run",
     "soft_delete_experiment",
     "start_training",
+    "training_problem",
 ]
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ MODEL_ARTIFACT = "model/model.skops"
 TRAINER_TAG = "modelyard.trainer"
 ENCODER_ARTIFACT = "model/encoder.json"
 CONFUSION_MATRIX_TAG = "modelyard.confusion_matrix_uid"
+WARNING_TAG = "modelyard.warning"
 _UNSAFE_MODEL_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -129,6 +131,35 @@ def _limits(runtime: TrainingRuntime) -> ArchiveLimits:
         max_labels=section.max_labels,
         max_ratio=section.max_compression_ratio,
     )
+
+
+def training_problem(
+    label_counts: dict[str, int], min_docs: int, *, compat: bool = False
+) -> str | None:
+    """Why a dataset with these counts cannot train at ``min_docs`` per label, naming what
+    changes it; None when it can."""
+    if len(label_counts) < 2:
+        return f"training needs at least two labels; this dataset has {len(label_counts)}"
+    short = {label: n for label, n in label_counts.items() if n < min_docs}
+    if not short:
+        return None
+    if compat:
+        where = "MODELYARD_TRAINING_CUSTOM_CLASSIFIER_MIN_DOCS_PER_LABEL sets it for this route"
+    elif min(short.values()) < 2:
+        where = "add documents: a label needs one to train and one to validate"
+    else:
+        where = (
+            "lower it for one training with min_docs_per_label in the request body, or for "
+            "the server with MODELYARD_TRAINING_MIN_DOCS_PER_LABEL"
+        )
+    listed = ", ".join(f"{label} has {n}" for label, n in sorted(short.items()))
+    return f"each label needs at least {min_docs} documents ({listed}); {where}"
+
+
+def _dataset_read(dataset: Dataset, min_docs: int) -> DatasetRead:
+    read = DatasetRead.model_validate(dataset)
+    read.training_problem = training_problem(dict(dataset.label_counts), min_docs)
+    return read
 
 
 def _save_dataset(
@@ -175,9 +206,8 @@ def create_dataset_from_archive(
             raise UploadTooLarge(str(exc)) from exc
         except DatasetProblem as exc:
             raise InvalidDataset(str(exc)) from exc
-    return DatasetRead.model_validate(
-        _save_dataset(session, runtime, caller, name, "upload", corpus)
-    )
+    dataset = _save_dataset(session, runtime, caller, name, "upload", corpus)
+    return _dataset_read(dataset, runtime.settings.training.min_docs_per_label)
 
 
 def _from_path(
@@ -208,7 +238,8 @@ def create_dataset_from_path(
     labels: list[str] | None = None,
 ) -> DatasetRead:
     """Read a folder under the datasets root (a snapshot: later changes are not seen)."""
-    return DatasetRead.model_validate(_from_path(session, runtime, caller, path, name, labels))
+    dataset = _from_path(session, runtime, caller, path, name, labels)
+    return _dataset_read(dataset, runtime.settings.training.min_docs_per_label)
 
 
 def _owned_dataset(session: Session, caller: User, dataset_id: int) -> Dataset:
@@ -218,14 +249,20 @@ def _owned_dataset(session: Session, caller: User, dataset_id: int) -> Dataset:
     return dataset
 
 
-def get_dataset(session: Session, caller: User, dataset_id: int) -> DatasetRead:
-    return DatasetRead.model_validate(_owned_dataset(session, caller, dataset_id))
+def get_dataset(
+    session: Session, runtime: TrainingRuntime, caller: User, dataset_id: int
+) -> DatasetRead:
+    dataset = _owned_dataset(session, caller, dataset_id)
+    return _dataset_read(dataset, runtime.settings.training.min_docs_per_label)
 
 
-def list_datasets(session: Session, caller: User, *, limit: int, offset: int) -> Page[DatasetRead]:
+def list_datasets(
+    session: Session, runtime: TrainingRuntime, caller: User, *, limit: int, offset: int
+) -> Page[DatasetRead]:
     items = repository.list_datasets(session, caller.id, limit=limit, offset=offset)
+    min_docs = runtime.settings.training.min_docs_per_label
     return Page[DatasetRead](
-        items=[DatasetRead.model_validate(d) for d in items],
+        items=[_dataset_read(d, min_docs) for d in items],
         total=repository.count_datasets(session, caller.id),
         limit=limit,
         offset=offset,
@@ -322,18 +359,26 @@ def hard_delete_experiment(
 # --- trainings ------------------------------------------------------------------------------
 
 
-def _check_trainable(dataset: Dataset, min_docs: int) -> None:
+def _check_trainable(dataset: Dataset, min_docs: int, *, compat: bool) -> None:
     counts: dict[str, int] = dict(dataset.label_counts)
+    problem = training_problem(counts, min_docs, compat=compat)
+    if problem is None:
+        return
     if len(counts) < 2:
-        raise NotEnoughDocuments(
-            "training needs at least two labels", details={"label_counts": counts}
-        )
-    short = {label: n for label, n in counts.items() if n < min_docs}
-    if short:
-        raise NotEnoughDocuments(
-            f"each label needs at least {min_docs} documents",
-            details={"min_docs_per_label": min_docs, "too_few": short},
-        )
+        raise NotEnoughDocuments(problem, details={"label_counts": counts})
+    setting = (
+        "MODELYARD_TRAINING_CUSTOM_CLASSIFIER_MIN_DOCS_PER_LABEL"
+        if compat
+        else "MODELYARD_TRAINING_MIN_DOCS_PER_LABEL"
+    )
+    details: dict[str, Any] = {
+        "min_docs_per_label": min_docs,
+        "too_few": {label: n for label, n in counts.items() if n < min_docs},
+        "setting": setting,
+    }
+    if not compat:
+        details["field"] = "min_docs_per_label"
+    raise NotEnoughDocuments(problem, details=details)
 
 
 def _log_dataset_info(runtime: TrainingRuntime, experiment_id: str, dataset: Dataset) -> int:
@@ -381,12 +426,17 @@ def start_training(
     experiment_name: str,
     trainer: str = "tfidf-logreg",
     validation_run: bool = False,
+    min_docs_per_label: int | None = None,
+    compat: bool = False,
 ) -> Started:
     """Check the dataset, open the MLflow run (RUNNING) and submit the training job.
 
     The validation metrics are logged on the training run; ``validation_run`` also logs them
     on a run of their own, ``validation_model_<run id><timestamp>`` (the Custom Classifier's
     ``validation: 1``), which is then the experiment's newest run.
+
+    ``min_docs_per_label``: this training's minimum; default the server's setting (the Custom
+    Classifier's own, 75 by default, when ``compat``).
     """
     if trainer not in TRAINERS:
         raise TrainerNotAvailable(f"unknown trainer {trainer!r}; use one of {list(TRAINERS)}")
@@ -395,8 +445,10 @@ def start_training(
             f"the {trainer} trainer is not installed on this server (install modelyard[{trainer}])"
         )
     dataset = _owned_dataset(session, caller, dataset_id)
-    min_docs = runtime.settings.training.min_docs_per_label
-    _check_trainable(dataset, min_docs)
+    section = runtime.settings.training
+    default = section.custom_classifier_min_docs_per_label if compat else section.min_docs_per_label
+    min_docs = min_docs_per_label or default
+    _check_trainable(dataset, min_docs, compat=compat)
     experiment = _experiment_for_training(session, runtime, caller, experiment_name)
     info_started = _log_dataset_info(runtime, experiment.mlflow_id, dataset)
     # Runs are ordered by start time (ms): the training run is the newer of the two even
@@ -454,6 +506,7 @@ def start_training_from_path(
         dataset_id=dataset.id,
         experiment_name=experiment_name,
         validation_run=validation_run,
+        compat=True,
     )
 
 
@@ -491,6 +544,7 @@ def get_training_run(
         model_name=run.model_name,
         model_version=run.model_version,
         confusion_matrix_uid=view.tags.get(CONFUSION_MATRIX_TAG),
+        warnings=[view.tags[WARNING_TAG]] if WARNING_TAG in view.tags else [],
         created_at=run.created_at,
     )
 

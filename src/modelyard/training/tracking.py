@@ -14,25 +14,26 @@ import contextlib
 import io
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # MLflow sends usage telemetry to its makers unless told not to, from the moment it is first
 # imported; this server talks to its own stores only. An operator's explicit setting wins.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-import mlflow
-from mlflow.entities import Metric, Param, Run, ViewType
-from mlflow.exceptions import MlflowException
-from mlflow.telemetry.client import set_telemetry_client
-from mlflow.tracking import MlflowClient
-
-# Imported before this module (by a plugin, say): drop the client it started.
-set_telemetry_client()
+# MLflow itself is imported when a store is first used, not with this module: its import
+# (any of it: mlflow.exceptions too) costs 1.5 s of CPU and 200 MB, which a server that
+# never trains should not pay to start.
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
 
 __all__ = [
     "OWNER_TAG",
@@ -46,6 +47,23 @@ __all__ = [
 OWNER_TAG = "modelyard.owner_id"
 
 log = logging.getLogger(__name__)
+
+_import_lock = threading.Lock()
+_telemetry_dropped = False
+
+
+def _new_client(tracking_uri: str) -> MlflowClient:
+    """An MLflow client, MLflow imported on first call."""
+    global _telemetry_dropped
+    from mlflow.telemetry.client import set_telemetry_client
+    from mlflow.tracking import MlflowClient
+
+    with _import_lock:
+        if not _telemetry_dropped:
+            # Imported before (by a plugin, say): drop the client it started.
+            set_telemetry_client()
+            _telemetry_dropped = True
+    return MlflowClient(tracking_uri=tracking_uri)
 
 
 class TrackingError(RuntimeError):
@@ -63,6 +81,9 @@ def embedded_uris(data_dir: Path) -> tuple[str, str]:
     return f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri()
 
 
+# How long the first tracking call waits for the store being made in the background.
+STORE_WAIT_SECONDS = 300.0
+
 _gc_lock = threading.Lock()
 
 
@@ -74,8 +95,13 @@ def _run_gc(arguments: list[str]) -> str:
     uses that global (each ``Tracker`` has its own client), and the lock keeps two hard
     deletes from overlapping.
     """
-    # Imported on first use: MLflow's CLI module is heavy, and hard deletes are rare.
-    from mlflow.cli import gc as gc_command
+    # Imported on first use: MLflow's CLI module is heavy, and hard deletes are rare. Its
+    # import reaches MLflow's pyfunc models, which warn about their own type hints.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*Any type hint is inferred as AnyType", UserWarning)
+        import mlflow
+        from mlflow.cli import gc as gc_command
+        from mlflow.exceptions import MlflowException
 
     with _gc_lock:
         previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
@@ -137,7 +163,48 @@ class Tracker:
         self.gc_store_uri = gc_store_uri or (
             None if tracking_uri.startswith(("http://", "https://")) else tracking_uri
         )
-        self._client = MlflowClient(tracking_uri=tracking_uri)
+        self._client_lock = threading.Lock()
+        self._made: MlflowClient | None = None
+        self._store_made = threading.Event()
+        self._store_made.set()
+
+    def make_store_in_background(self) -> bool:
+        """Create (migrate) an embedded SQLite store that does not exist yet in a child
+        process, so neither the start-up nor the first request that tracks pays for it (the
+        server process imports MLflow only when it first tracks); True if started. That
+        request waits for the child rather than migrating the same file beside it."""
+        path = self.tracking_uri.removeprefix("sqlite:///")
+        if path == self.tracking_uri or os.path.exists(path):
+            return False
+        self._store_made.clear()
+        child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "modelyard.training.tracking", self.tracking_uri],
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        )
+
+        def watch() -> None:
+            if child.wait() != 0:
+                log.warning("the MLflow store was not made in the background; made on first use")
+            self._store_made.set()
+
+        threading.Thread(target=watch, name="modelyard-mlflow-store", daemon=True).start()
+        return True
+
+    def make_store(self) -> None:
+        """Create (migrate) the store now, here (``serve --workers N``'s parent does, once)."""
+        self._call(self._client.search_experiments, max_results=1)
+
+    @property
+    def _client(self) -> MlflowClient:
+        """Made on first use: making it imports MLflow (1.5 s of CPU, 200 MB), which the
+        server's start-up should not wait for."""
+        with self._client_lock:
+            if self._made is None:
+                self._store_made.wait(STORE_WAIT_SECONDS)
+                self._made = _new_client(self.tracking_uri)
+            return self._made
 
     # --- experiments ----------------------------------------------------------------------
 
@@ -216,6 +283,8 @@ class Tracker:
         params: dict[str, Any] | None = None,
         metrics: dict[str, float] | None = None,
     ) -> None:
+        from mlflow.entities import Metric, Param
+
         now = int(time.time() * 1000)
         items = [Param(k, str(v)[:6000]) for k, v in (params or {}).items()]
         values = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
@@ -241,8 +310,11 @@ class Tracker:
         self._call(self._client.set_terminated, run_id, status)
 
     def get_run(self, run_id: str) -> RunView | None:
+        client = self._client
+        from mlflow.exceptions import MlflowException
+
         try:
-            return _view(self._client.get_run(run_id))
+            return _view(client.get_run(run_id))
         except MlflowException as exc:
             if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
                 return None
@@ -259,6 +331,8 @@ class Tracker:
         """The newest runs first; ``only`` is an MLflow filter string."""
         if not experiment_ids:
             return []
+        from mlflow.entities import ViewType
+
         runs = self._call(
             self._client.search_runs,
             experiment_ids,
@@ -276,7 +350,16 @@ class Tracker:
         self._call(self._client.restore_run, run_id)
 
     def _call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        # The function is a method of the client, so MLflow is imported by now.
+        from mlflow.exceptions import MlflowException
+
         try:
             return function(*args, **kwargs)
         except MlflowException as exc:
             raise TrackingError(exc.message) from exc
+
+
+if __name__ == "__main__":
+    # The background store maker (``Tracker.make_store_in_background``): one call makes MLflow
+    # create and migrate the store named on the command line.
+    Tracker(sys.argv[1], artifact_root=None, gc_store_uri=None).make_store()

@@ -13,33 +13,27 @@ same file:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.compose import ColumnTransformer
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import (
-    accuracy_score,
-    classification_report,
-    confusion_matrix,
-    precision_recall_fscore_support,
-    roc_auc_score,
-)
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
 
 from modelyard.registry.loaders import ModelRuntime, load_model
-from modelyard.training.embedding import (
-    EMBEDDER_TYPE,
+from modelyard.training.encoder import (
     ENCODER_DIMENSION,
     ENCODER_PACKAGE,
-    SentenceEmbeddingClassifier,
     encoder_version,
     missing_requirements,
 )
+
+# scikit-learn (and ``embedding``, whose class subclasses its estimators) is imported by the
+# functions that train and evaluate: 1 s of CPU and 200 MB that a server's start should not pay.
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+    from modelyard.training.embedding import SentenceEmbeddingClassifier
 
 __all__ = [
     "TRAINERS",
@@ -58,7 +52,8 @@ __all__ = [
 
 TRAINERS = ("tfidf-logreg", "minilm")
 # The one type a trained model's skops file holds beyond skops' own safe set.
-TRUSTED_TYPES = (EMBEDDER_TYPE,)
+# embedding.EMBEDDER_TYPE, spelled out so that checking a file does not import scikit-learn.
+TRUSTED_TYPES = ("modelyard.training.embedding.SentenceEmbeddingClassifier",)
 INPUT_SCHEMA = [{"name": "text", "type": "str"}]
 
 Progress = Callable[[float, str], None]
@@ -77,9 +72,18 @@ class Split:
 
 
 def split(texts: Sequence[str], labels: Sequence[str], *, fraction: float, seed: int) -> Split:
-    """A stratified train/validation split, the same for the same data and seed."""
+    """A stratified train/validation split, the same for the same data and seed.
+
+    ``fraction`` of the documents validate, but never fewer than one per label nor more than
+    leave one per label to train: a handful of documents per label still splits (scikit-learn
+    refuses a validation part smaller than the number of labels).
+    """
+    from sklearn.model_selection import train_test_split
+
+    count, classes = len(labels), len(set(labels))
+    valid_count = min(max(math.ceil(fraction * count), classes), count - classes)
     train_x, valid_x, train_y, valid_y = train_test_split(
-        list(texts), list(labels), test_size=fraction, random_state=seed, stratify=list(labels)
+        list(texts), list(labels), test_size=valid_count, random_state=seed, stratify=list(labels)
     )
     return Split(list(train_x), list(train_y), list(valid_x), list(valid_y))
 
@@ -91,6 +95,11 @@ def text_matrix(texts: Sequence[str]) -> np.ndarray:
 
 
 def _tfidf_logreg(seed: int, documents: int) -> Pipeline:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
     # Word pairs seen once are most of a bigram vocabulary and carry nothing a classifier can
     # reuse; dropping them keeps the fit in seconds. Tiny corpora keep every term.
     vectorizer = TfidfVectorizer(
@@ -117,6 +126,8 @@ def _minilm(data: Split, seed: int, progress: Progress) -> SentenceEmbeddingClas
         raise TrainerUnavailable(
             "the minilm trainer needs packages this server lacks: " + ", ".join(missing)
         )
+    from modelyard.training.embedding import SentenceEmbeddingClassifier
+
     model = SentenceEmbeddingClassifier(random_state=seed)
     progress(0.0, "embedding")
     # Embedding is nearly all of the time; the logistic regression on 384 numbers is quick.
@@ -205,6 +216,14 @@ def _finite(value: float) -> float | None:
 
 def evaluate(model: TextModel, texts: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
     """Validation metrics: accuracy, macro/micro P/R/F1, per-class report, ROC AUC, matrix."""
+    from sklearn.metrics import (
+        accuracy_score,
+        classification_report,
+        confusion_matrix,
+        precision_recall_fscore_support,
+        roc_auc_score,
+    )
+
     classes = list(model.label2id)
     probabilities = model.probabilities(texts)
     predicted = [classes[i] for i in probabilities.argmax(axis=1)]

@@ -218,20 +218,25 @@ def _project(ctx: JobContext, runtime: VisualizationRuntime, projection_id: str)
     width = train_x.shape[1] if len(training) else prod_x.shape[1]
 
     report(0.25, f"projecting with {method}" if mode == "fit" else "placing new points")
+
+    def fitting(fraction: float, stage: str) -> None:
+        report(0.25 + 0.35 * fraction, f"projecting with {method}: {stage}")
+
     transformer_key = None
     if fitted is not None:
         train_low, prod_low = fitted.low, methods.transform(fitted, prod_x)
     elif training and method != "trimap":
         # As hydro-visualization: fitted on the training data, production placed on it; the
         # transformer is kept, so newer production data is placed without fitting again.
-        fitted = methods.fit(method, parameters, train_x, seed=seed)
+        fitted = methods.fit(method, parameters, train_x, seed=seed, progress=fitting)
         train_low, prod_low = fitted.low, methods.transform(fitted, prod_x)
         transformer_key = runtime.store.new_key(ARTIFACTS, ".transformer.pkl")
         runtime.store.put_bytes(
             transformer_key, pickle.dumps({"encoder": encoder, "fitted": fitted})
         )
     else:
-        both = methods.fit(method, parameters, _stack(train_x, prod_x, width), seed=seed)
+        stacked = _stack(train_x, prod_x, width)
+        both = methods.fit(method, parameters, stacked, seed=seed, progress=fitting)
         train_low, prod_low = both.low[: len(training)], both.low[len(training) :]
 
     report(0.6, "computing metrics")

@@ -2,9 +2,9 @@
 
 Each library is imported on first use (umap-learn and numba take seconds; TriMap brings in
 torch), so importing the domain costs nothing. umap-learn compiles its numba functions on its
-first call in a process (tens of seconds here): ``configure_numba_cache`` points numba's disk
-cache into the data folder, and ``start_warm_up`` compiles them in a background thread when a
-server or worker starts, so no job pays for it.
+first call in a process (a minute and more): ``configure_numba_cache`` points numba's disk
+cache into the data folder, and ``start_warm_up`` compiles them in a child process when a
+server or worker starts (see ``warm_up``), so no job pays for it.
 
 Sizes the libraries would warn about (UMAP's neighbours, t-SNE's perplexity on small data)
 are lowered before the call. Warnings are not silenced here: ``warnings.catch_warnings`` swaps
@@ -16,13 +16,15 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import threading
-import time
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from modelyard.visualization import warm_up as _warm_up
 
 __all__ = [
     "MIN_POINTS",
@@ -102,15 +104,29 @@ def _check(method: str, x: np.ndarray, n_components: int) -> None:
         )
 
 
-def fit(method: str, parameters: dict[str, Any], x: np.ndarray, *, seed: int) -> Fitted:
-    """Fit ``method`` on ``x`` (n x d, finite) and project it."""
+Progress = Callable[[float, str], None]
+
+
+def fit(
+    method: str,
+    parameters: dict[str, Any],
+    x: np.ndarray,
+    *,
+    seed: int,
+    progress: Progress | None = None,
+) -> Fitted:
+    """Fit ``method`` on ``x`` (n x d, finite) and project it.
+
+    ``progress(fraction, stage)``: told as the fit moves (UMAP: waiting for its compile,
+    neighbours, then each tenth of the layout's epochs); it may raise to stop the fit.
+    """
     x = np.ascontiguousarray(x, dtype=np.float64)
     n_components = int(parameters.get("n_components", 2))
     _check(method, x, n_components)
     n = x.shape[0]
     try:
         if method == "umap":
-            return _fit_umap(parameters, x, n_components, seed)
+            return _fit_umap(parameters, x, n_components, seed, progress or _quiet)
         if method == "tsne":
             return _fit_tsne(parameters, x, n_components, seed, n)
         if method == "trimap":
@@ -129,11 +145,45 @@ def fit(method: str, parameters: dict[str, Any], x: np.ndarray, *, seed: int) ->
     raise MethodError(f"unknown method {method!r}")
 
 
-def _fit_umap(parameters: dict[str, Any], x: np.ndarray, k: int, seed: int) -> Fitted:
-    # Compiling the same functions twice at once only makes both slower.
-    wait_warm(WARM_UP_WAIT_SECONDS)
+def _quiet(fraction: float, stage: str) -> None:
+    pass
+
+
+class _EpochProgress:
+    """A file for umap-learn's tqdm bar: each tenth of the epochs becomes a progress call."""
+
+    _COUNT = re.compile(r"(\d+)/(\d+)")
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._last = -1
+
+    def write(self, text: str) -> int:
+        counts = self._COUNT.findall(text)
+        if counts:
+            done, total = (int(n) for n in counts[-1])
+            tenth = 10 * done // max(total, 1)
+            if tenth != self._last:
+                self._last = tenth
+                self._progress(
+                    0.2 + 0.8 * done / max(total, 1), f"laying out: epoch {done}/{total}"
+                )
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _fit_umap(
+    parameters: dict[str, Any], x: np.ndarray, k: int, seed: int, progress: Progress
+) -> Fitted:
+    # Compiling the same functions twice at once only makes both slower: wait, saying why.
+    wait_warm(WARM_UP_WAIT_SECONDS, say=lambda why: progress(0.0, why))
+    progress(0.0, "loading umap-learn's compiled code")
     import umap
 
+    _warm_up.cache_compiled_code()
+    progress(0.1, "finding neighbours")
     model = umap.UMAP(
         n_components=k,
         n_neighbors=min(int(parameters.get("n_neighbours", 15)), x.shape[0] - 1),
@@ -142,8 +192,12 @@ def _fit_umap(parameters: dict[str, Any], x: np.ndarray, k: int, seed: int) -> F
         random_state=seed,
         transform_seed=seed,
         n_jobs=1,
+        # The layout's epochs, told through tqdm's bar (its only progress hook).
+        tqdm_kwds={"disable": False, "file": _EpochProgress(progress), "mininterval": 0.0},
     )
     low = model.fit_transform(x)
+    # The bar's file cannot be pickled, and has nothing to say once fitted.
+    model.tqdm_kwds = None
     return Fitted("umap", model, np.asarray(low, dtype=np.float64))
 
 
@@ -195,6 +249,9 @@ def transform(fitted: Fitted, x: np.ndarray) -> np.ndarray:
     x = np.ascontiguousarray(x, dtype=np.float64)
     if len(x) == 0:
         return np.zeros((0, fitted.low.shape[1]))
+    if fitted.method == "umap":
+        # An unpickled model in a new process: its compiled code comes from the cache too.
+        _warm_up.cache_compiled_code()
     try:
         return np.asarray(fitted.model.transform(x), dtype=np.float64)
     except (ValueError, TypeError, ArithmeticError, IndexError) as exc:
@@ -210,53 +267,20 @@ def configure_numba_cache(path: Path) -> None:
     os.environ.setdefault("NUMBA_CACHE_DIR", str(path))
 
 
-_warm_lock = threading.Lock()
-_warm_done = threading.Event()
-_warm_started = False
-
-
 def warm_up() -> float:
-    """Compile umap-learn's (and pynndescent's) numba code with tiny fits; return seconds."""
-    started = time.perf_counter()
+    """Compile umap-learn's (and pynndescent's) numba code into the cache, here; seconds."""
     if missing_library("umap") is not None:
-        _warm_done.set()
         return 0.0
-    try:
-        import umap
-
-        rng = np.random.default_rng(0)
-        x = rng.normal(size=(64, 8))
-        for approximate in (False, True):
-            model = umap.UMAP(
-                n_neighbors=5,
-                n_epochs=10,
-                random_state=0,
-                n_jobs=1,
-                force_approximation_algorithm=approximate,
-            )
-            model.fit(x)
-            model.transform(x[:4])
-    except Exception:
-        log.exception("umap warm-up failed; the first UMAP job will compile instead")
-    finally:
-        _warm_done.set()
-    seconds = time.perf_counter() - started
-    log.info("umap warm-up took %.1f s", seconds, extra={"seconds": round(seconds, 1)})
-    return seconds
+    return _warm_up.compile_now()
 
 
-def start_warm_up() -> threading.Thread | None:
-    """Run ``warm_up`` once per process in a daemon thread; None when it already ran."""
-    global _warm_started
-    with _warm_lock:
-        if _warm_started:
-            return None
-        _warm_started = True
-    thread = threading.Thread(target=warm_up, name="modelyard-umap-warm-up", daemon=True)
-    thread.start()
-    return thread
+def start_warm_up() -> bool:
+    """Compile in a child process unless the cache is warm already; True if started."""
+    if missing_library("umap") is not None:
+        return False
+    return _warm_up.start()
 
 
-def wait_warm(timeout: float) -> bool:
-    """Wait for a started warm-up to end (a job about to use UMAP; the benchmark)."""
-    return _warm_done.wait(timeout) if _warm_started else True
+def wait_warm(timeout: float, say: Callable[[str], None] | None = None) -> bool:
+    """Wait for a compile under way to end (a job about to use UMAP; the benchmark)."""
+    return _warm_up.wait(timeout, say)

@@ -19,18 +19,14 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.spatial import procrustes
-from scipy.spatial.distance import pdist
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.manifold import trustworthiness as _sklearn_trustworthiness
-from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
+
+# SciPy and scikit-learn are imported by the functions that compute (a projection job's),
+# not with this module, which the API imports for METRIC_DOCS: 1 s and 200 MB at start.
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 from modelyard.errors import InvalidInput
 
@@ -268,6 +264,8 @@ def sammon_error(high: Any, low: Any, *, seed: int = 0, max_points: int = 1000) 
     Source: J. W. Sammon, "A Nonlinear Mapping for Data Structure Analysis", IEEE Trans.
     Computers C-18(5), 1969. hydro-visualization summed only pairs of neighbouring rows.
     """
+    from scipy.spatial.distance import pdist
+
     x, y = _as_pair(high, low)
     rows = _sample(len(x), max_points, seed)
     far = pdist(x[rows])
@@ -284,6 +282,9 @@ def sammon_error(high: Any, low: Any, *, seed: int = 0, max_points: int = 1000) 
 
 def _knn_laplacian(points: FloatArray, k: int) -> sp.csr_matrix:
     """Symmetric normalised Laplacian of the (union) k-nearest-neighbour graph, unit weights."""
+    import scipy.sparse as sp
+    from sklearn.neighbors import NearestNeighbors
+
     n = len(points)
     neighbours = NearestNeighbors(n_neighbors=min(k, n - 1)).fit(points).kneighbors()[1]
     rows = np.repeat(np.arange(n), neighbours.shape[1])
@@ -411,6 +412,10 @@ def auc_score(
     2001 for the multi-class average); hydro-visualization computed an AUC of hard kNN/SVM
     predictions on a single split, for two classes only.
     """
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.neighbors import KNeighborsClassifier
+
     y_points = _as_points(low, "the projection")
     codes = _as_labels(labels, len(y_points))
     rows = _sample(len(y_points), max_points, seed)
@@ -442,6 +447,10 @@ def clustering(low: Any, labels: Any, *, seed: int = 0, max_points: int = 5000) 
     Source: Hubert & Arabie, "Comparing partitions" (1985) for ARI; Vinh, Epps & Bailey (2010)
     for AMI; scikit-learn's implementations. As hydro-visualization's ``clustering_score``.
     """
+    from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
+
     y_points = _as_points(low, "the projection")
     codes = _as_labels(labels, len(y_points))
     rows = _sample(len(y_points), max_points, seed)
@@ -475,6 +484,8 @@ def stability_score(
     Source: the stability experiment of McInnes, Healy & Melville, "UMAP" (arXiv:1802.03426,
     section 5); hydro-visualization's ``stability_score`` (which returned a mean distance).
     """
+    from scipy.spatial import procrustes
+
     x, y = _as_pair(high, low)
     size = min(len(x), max(MIN_POINTS, min(sample_size, len(x) // 2)))
     rows = _sample(len(x), size, seed)
@@ -514,6 +525,8 @@ def trustworthiness(
     Source: Venna & Kaski, "Neighborhood preservation in nonlinear projection methods"
     (ICANN 2001); ``sklearn.manifold.trustworthiness``.
     """
+    from sklearn.manifold import trustworthiness as _sklearn_trustworthiness
+
     x, y = _as_pair(high, low)
     rows = _sample(len(x), max_points, seed)
     k = _neighbour_count(len(rows), n_neighbors)
@@ -531,6 +544,8 @@ def continuity(
 
     Source: Venna & Kaski (2001), as ``trustworthiness``.
     """
+    from sklearn.manifold import trustworthiness as _sklearn_trustworthiness
+
     x, y = _as_pair(high, low)
     rows = _sample(len(x), max_points, seed)
     k = _neighbour_count(len(rows), n_neighbors)

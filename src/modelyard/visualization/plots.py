@@ -10,9 +10,6 @@ import io
 from typing import Any
 
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 __all__ = ["parquet_bytes", "scatter_png"]
 
@@ -34,6 +31,11 @@ def scatter_png(
     title: str,
 ) -> bytes:
     """Training points in grey, production points coloured by the class the model gave."""
+    # Imported here: matplotlib costs 0.5 s and 35 MB, paid by the first plot, not at start.
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(7.0, 6.0), dpi=100)
     axes = figure.add_subplot()
     if len(training):

@@ -34,7 +34,7 @@ def _training_page(
     request: Request, page: PageContext, status_code: int = 200, **extra: Any
 ) -> Response:
     me = page.signed_in
-    datasets = training.list_datasets(page.db, me, limit=100, offset=0)
+    datasets = training.list_datasets(page.db, _runtime(request), me, limit=100, offset=0)
     runs = [
         j
         for j in jobs.list_jobs(
@@ -78,9 +78,10 @@ def upload_dataset(
     except ModelyardError as exc:
         page.db.rollback()
         return _training_page(request, page, status_code=exc.status_code, dataset_error=exc.message)
-    return page.redirect(
-        "/ui/training", f"Dataset {dataset.name} is ready: {dataset.documents} documents."
-    )
+    ready = f"Dataset {dataset.name} is ready: {dataset.documents} documents."
+    if dataset.training_problem:
+        ready += f" It cannot train yet: {dataset.training_problem}."
+    return page.redirect("/ui/training", ready)
 
 
 @router.post("/runs")
