@@ -196,13 +196,13 @@ def count_vectors(
         raise LimitExceeded(f"vectors hold at most {max_length} labels")
     if n != len(predicted):
         raise _invalid(
-            f"actual_vector has {n} labels but predicted_vector has {len(predicted)}",
-            "predicted_vector",
+            f"actual has {n} labels but predicted has {len(predicted)}",
+            "predicted",
         )
     kind = _common_kind(
-        label_kind(actual, "actual_vector"),
-        label_kind(predicted, "predicted_vector"),
-        "predicted_vector",
+        label_kind(actual, "actual"),
+        label_kind(predicted, "predicted"),
+        "predicted",
     )
     if sample_weight is None and n <= _PYTHON_COUNT and _python_countable(actual, predicted, kind):
         return _count_in_python(
@@ -218,8 +218,8 @@ def count_vectors(
         found, codes, _ = _codes_str(actual, predicted, max_classes)
     else:
         convert = _float_array if kind == "float" else _int_array
-        actual_array = convert(actual, "actual_vector")
-        predicted_array = convert(predicted, "predicted_vector")
+        actual_array = convert(actual, "actual")
+        predicted_array = convert(predicted, "predicted")
         dense = None
         if kind != "float" and sample_weight is None:
             dense = _count_dense(
@@ -279,7 +279,7 @@ def _order(
         raise _invalid(
             "the vectors hold one class only; a confusion matrix needs at least two "
             "(name the others in classes)",
-            "actual_vector",
+            "actual",
         )
     return ordered, remap
 
