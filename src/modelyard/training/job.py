@@ -8,6 +8,7 @@ for, then ``validation <timestamp>`` (the validation metrics), logged here.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -142,8 +143,10 @@ def _train(ctx: JobContext, runtime: TrainingRuntime, run_id: str) -> dict[str, 
     tracker = runtime.tracker
     reference = encoder_reference(trainer)
     params: dict[str, Any] = {
-        "label2id": repr(label2id),
-        "id2label": repr(id2label),
+        # JSON, so MLflow's UI and any client read them as data (the Custom Classifier's
+        # routes show them as its Python reprs: service.source_label_map).
+        "label2id": json.dumps(label2id, ensure_ascii=False),
+        "id2label": json.dumps(id2label, ensure_ascii=False),
         "trainer": trainer,
         "seed": section.seed,
         "validation_fraction": section.validation_fraction,
