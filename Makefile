@@ -58,7 +58,7 @@ typecheck: $(VENV)/.installed-dev
 # The docs/ site (MkDocs + Material) into site/; --strict turns a broken link or a page left out
 # of the navigation into an error.
 docs: $(VENV)/.installed-dev  ## build the docs site with --strict
-	$(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 check: lint typecheck docs test
 
