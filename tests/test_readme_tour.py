@@ -38,8 +38,8 @@ def test_the_tour_block_is_where_the_test_looks() -> None:
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-# A real server, a first model upload (its worker process starts) and a projection job: about
-# 30 s on a quiet machine, 150-170 s measured at load 13-27.
+# A real server, a first model upload (its worker process starts) and a projection job:
+# 150-170 s measured at load 13-27 (not yet measured on a quiet machine).
 @pytest.mark.timeout(600)
 def test_the_readme_tour_runs_as_written(tmp_path: Path) -> None:
     # No UMAP warm-up: minutes of CPU the tour (PCA) does not need, beside the suite's tests.
