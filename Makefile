@@ -9,7 +9,7 @@ TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: serve worker migrate test test-scaleout test-all fmt lint typecheck check migration lock clean
+.PHONY: serve worker migrate test test-scaleout test-all fmt lint typecheck docs check migration lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,7 +57,12 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-check: lint typecheck test
+# The docs/ site (MkDocs + Material) into site/; --strict turns a broken link or a page left out
+# of the navigation into an error.
+docs: $(VENV)/.installed-dev  ## build the docs site with --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+check: lint typecheck docs test
 
 migration: $(VENV)/.installed-dev  ## make migration m="what changed"
 	$(BIN)/alembic -c alembic.ini upgrade head
@@ -67,4 +72,4 @@ lock: $(VENV)/.installed-dev  ## refresh constraints.txt from the venv
 	$(BIN)/pip freeze --exclude-editable | grep -v '^modelyard' > constraints.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site

@@ -14,7 +14,7 @@ from tests.helpers import Account, sign_up
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"actual": [0, 1, 1], "predicted": [0, 1]}, "has 3 labels but predicted_vector has 2"),
+        ({"actual": [0, 1, 1], "predicted": [0, 1]}, "actual has 3 labels but predicted has 2"),
         ({"actual": [], "predicted": []}, "must not be empty"),
         ({"actual": [1, 1, 1], "predicted": [1, 1, 1]}, "one class only"),
         ({"actual": [1, "a"], "predicted": [1, 0]}, "mixes label types"),
@@ -46,6 +46,25 @@ def test_nan_and_infinity_in_the_json(client: TestClient, owner: Account, litera
         )
         assert response.status_code == 422, response.text
         assert "NaN or infinity" in response.json()["error"]["message"]
+
+
+def test_errors_name_the_native_fields(client: TestClient, owner: Account) -> None:
+    for body, field in (
+        ({"actual": [0, 1, 1], "predicted": [0, 1]}, "predicted"),
+        ({"actual": [0, None], "predicted": [0, 1]}, "actual"),
+        ({"actual": [0, 1], "predicted": [0, {}]}, "predicted"),
+        ({"actual": [1, 1], "predicted": [1, 1]}, "actual"),
+    ):
+        error = client.post(BASE, json=body, headers=owner.headers).json()["error"]
+        assert "_vector" not in str(error), error
+        assert error["details"][0]["loc"] == ["body", field]
+
+
+def test_an_empty_body_says_what_to_send(client: TestClient, owner: Account) -> None:
+    response = client.post(BASE, json={}, headers=owner.headers)
+    assert response.status_code == 422, response.text
+    said = str(response.json()["error"])
+    assert "give actual and predicted" in said and "or matrix" in said and "not both" not in said
 
 
 def test_broken_json_and_wrong_shapes(client: TestClient, owner: Account) -> None:

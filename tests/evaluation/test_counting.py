@@ -83,7 +83,7 @@ def test_ints_and_floats_together_are_numbers() -> None:
     ("actual", "predicted", "message"),
     [
         ([], [], "must not be empty"),
-        ([1, 0], [1], "has 2 labels but predicted_vector has 1"),
+        ([1, 0], [1], "actual has 2 labels but predicted has 1"),
         ([1, "a"], [1, 0], "mixes label types"),
         ([True, 1], [1, 0], "mixes label types"),
         ([1, None], [1, 0], "holds null"),

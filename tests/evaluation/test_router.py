@@ -178,6 +178,25 @@ def test_compare(client: TestClient, owner: Account) -> None:
     assert weighted.status_code == 200, weighted.text
 
 
+def test_compare_is_keyed_by_the_matrices_names(client: TestClient, owner: Account) -> None:
+    good = create(client, owner, name="forest")["uid"]
+    worse = create(client, owner, actual=ACTUAL, predicted=[0, 1, 1, 0, 0, 1, 1, 0], name="tree")
+    unnamed = create(client, owner, actual=ACTUAL, predicted=[0, 1, 1, 0, 0, 1, 0, 1])["uid"]
+    body = client.post(
+        f"{BASE}/compare", json={"uids": [worse["uid"], good, unnamed]}, headers=owner.headers
+    ).json()
+    assert body["best_name"] == "forest" and body["best_uid"] == good
+    assert body["names"] == {worse["uid"]: "tree", good: "forest", unnamed: unnamed}
+    assert set(body["scores"]) == {"forest", "tree", unnamed}
+    assert body["order"][0] == "forest" and set(body["order"]) == set(body["scores"])
+
+
+def test_compare_keys_a_shared_name_by_uid(client: TestClient, owner: Account) -> None:
+    uids = [create(client, owner, name="same")["uid"] for _ in range(2)]
+    body = client.post(f"{BASE}/compare", json={"uids": uids}, headers=owner.headers).json()
+    assert body["names"] == {uid: uid for uid in uids} and set(body["scores"]) == set(uids)
+
+
 def test_compare_without_a_single_best(client: TestClient, owner: Account) -> None:
     uids = [create(client, owner)["uid"] for _ in range(2)]
     body = client.post(f"{BASE}/compare", json={"uids": uids}, headers=owner.headers).json()

@@ -206,6 +206,8 @@ def test_progress_then_result_through_the_api(
         gate.touch()
     done = _poll(client, people.alice, job_id, lambda job: job["state"] == "SUCCESS")
     assert done["result"] == {"sum": 42, "attempt": 1} and done["progress"] == 1.0
+    # Not its last step's "adding": a finished job says it is done.
+    assert done["message"] == "done"
 
 
 def test_cancel_pending_through_the_api(client: TestClient, people: People) -> None:

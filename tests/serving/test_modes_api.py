@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from modelyard.registry.loaders import Prediction
+from modelyard.serving.schemas import PredictResponse
 from modelyard.serving.service import ServingCore
 from tests.helpers import Account
 from tests.registry.factories import classifier, register_ok, skops_classifier
@@ -336,6 +337,8 @@ def test_async_predict_is_accepted_then_fetched(
     assert fetched.json()["probabilities"] == sync["probabilities"]
     assert fetched.json()["predict_id"] == predict_id
     assert fetched.json()["model"] == "m" and fetched.json()["version"] == 1
+    # One answer, one shape: the same keys in the same order either way (and as documented).
+    assert list(fetched.json()) == list(sync) == list(PredictResponse.model_fields)
     # Another user, and an id nobody made, get 404.
     assert client.get(f"/api/v1/predictions/{predict_id}", headers=bob.headers).status_code == 404
     unknown = client.get("/api/v1/predictions/no-such-id", headers=alice.headers)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi.testclient import TestClient
 
 from tests.helpers import Account
@@ -29,8 +31,9 @@ def test_upload_train_predict_and_serve(client: TestClient, alice: Account) -> N
     assert run["job_state"] == "SUCCESS", run
     assert run["status"] == "FINISHED"
     assert run["progress"] == 1.0
-    assert run["params"]["label2id"] == "{'food': 0, 'space': 1, 'sport': 2}"
-    assert run["params"]["id2label"] == "{0: 'food', 1: 'space', 2: 'sport'}"
+    # MLflow's params are JSON (not Python reprs), so its UI and clients read them as data.
+    assert json.loads(run["params"]["label2id"]) == {"food": 0, "space": 1, "sport": 2}
+    assert json.loads(run["params"]["id2label"]) == {"0": "food", "1": "space", "2": "sport"}
     for metric in (
         "accuracy",
         "f1_macro",

@@ -193,8 +193,8 @@ def test_two_trainings_at_once_share_nothing(client: TestClient, alice: Account)
         runs.append(response.json()["run_id"])
     finished = [wait_finished(client, alice, run_id) for run_id in runs]
     assert [run["job_state"] for run in finished] == ["SUCCESS", "SUCCESS"]
-    assert finished[0]["params"]["label2id"] == "{'food': 0, 'space': 1, 'sport': 2}"
-    assert finished[1]["params"]["label2id"] == "{'cat': 0, 'dog': 1}"
+    assert finished[0]["params"]["label2id"] == '{"food": 0, "space": 1, "sport": 2}'
+    assert finished[1]["params"]["label2id"] == '{"cat": 0, "dog": 1}'
     answers = [
         client.post(
             f"/api/v1/training-runs/{run_id}/predict",

@@ -220,7 +220,7 @@ def test_upload_a_model_and_try_a_prediction(page: Page, tmp_path: Path) -> None
     expect(page.locator("table.log tbody tr")).to_have_count(2)
     expect(page.locator("svg.chart")).to_have_count(3)
     if os.environ.get("MODELYARD_DOCS_SCREENSHOT"):
-        page.screenshot(path=str(REPO_ROOT / "docs" / "dashboard.png"), full_page=True)
+        page.screenshot(path=str(REPO_ROOT / "docs" / "img" / "dashboard.png"), full_page=True)
 
 
 def test_watch_a_training_run_finish(page: Page, tmp_path: Path) -> None:
@@ -326,7 +326,7 @@ def test_open_a_projection_and_read_a_points_tooltip(page: Page, tmp_path: Path)
     expect(page.locator('[data-metric="global_score"]')).to_be_visible()
     if os.environ.get("MODELYARD_DOCS_SCREENSHOT"):
         production.nth(2).hover()
-        page.screenshot(path=str(REPO_ROOT / "docs" / "projection.png"), full_page=True)
+        page.screenshot(path=str(REPO_ROOT / "docs" / "img" / "projection.png"), full_page=True)
     expect(page.get_by_role("link", name="Scatter plot (PNG)")).to_be_visible()
     png = page.request.get(page.locator('[data-download="png"]').get_attribute("href") or "")
     assert png.status == 200 and png.body().startswith(b"\x89PNG")

@@ -165,8 +165,12 @@ def _status_rows(runs: list[RunRead]) -> list[dict[str, Any]]:
         {
             "run_id": run.run_id,
             "status": run.status,
-            "params.label2id": run.params.get("label2id"),
-            "params.id2label": run.params.get("id2label"),
+            "params.label2id": service.source_label_map(
+                run.params.get("label2id"), ids_are_keys=False
+            ),
+            "params.id2label": service.source_label_map(
+                run.params.get("id2label"), ids_are_keys=True
+            ),
             "tags.mlflow.runName": run.tags.get("mlflow.runName", run.run_name),
         }
         for run in runs

@@ -204,13 +204,13 @@ def count_vectors(
         raise LimitExceeded(f"vectors hold at most {max_length} labels")
     if n != len(predicted):
         raise _invalid(
-            f"actual_vector has {n} labels but predicted_vector has {len(predicted)}",
-            "predicted_vector",
+            f"actual has {n} labels but predicted has {len(predicted)}",
+            "predicted",
         )
     kind = _common_kind(
-        label_kind(actual, "actual_vector"),
-        label_kind(predicted, "predicted_vector"),
-        "predicted_vector",
+        label_kind(actual, "actual"),
+        label_kind(predicted, "predicted"),
+        "predicted",
     )
     if sample_weight is None and n <= _PYTHON_COUNT and _python_countable(actual, predicted, kind):
         return _count_in_python(
@@ -228,8 +228,8 @@ def count_vectors(
         )
     convert = _float_array if kind == "float" else _int_array
     return _count_arrays(
-        convert(actual, "actual_vector"),
-        convert(predicted, "predicted_vector"),
+        convert(actual, "actual"),
+        convert(predicted, "predicted"),
         kind,
         classes,
         sample_weight,
@@ -253,11 +253,11 @@ def count_int_arrays(
         raise LimitExceeded(f"vectors hold at most {max_length} labels")
     if n != len(predicted):
         raise _invalid(
-            f"actual_vector has {n} labels but predicted_vector has {len(predicted)}",
-            "predicted_vector",
+            f"actual has {n} labels but predicted has {len(predicted)}",
+            "predicted",
         )
     if n == 0:
-        raise _invalid("actual_vector must not be empty", "actual_vector")
+        raise _invalid("actual must not be empty", "actual")
     return _count_arrays(
         actual,
         predicted,
@@ -360,7 +360,7 @@ def _order(
         raise _invalid(
             "the vectors hold one class only; a confusion matrix needs at least two "
             "(name the others in classes)",
-            "actual_vector",
+            "actual",
         )
     return ordered, remap
 

@@ -89,6 +89,7 @@ def compare(
         class_weight=body.class_weight,
         class_benchmark_weight=body.class_benchmark_weight,
         overall_benchmark_weight=body.overall_benchmark_weight,
+        by_name=True,
     )
 
 

@@ -87,7 +87,9 @@ class ConfusionMatrixCreate(BaseModel):
     @model_validator(mode="after")
     def _vectors_or_matrix(self) -> ConfusionMatrixCreate:
         has_vectors = self.actual is not None or self.predicted is not None
-        if has_vectors == (self.matrix is not None):
+        if not has_vectors and self.matrix is None:
+            raise ValueError("give actual and predicted (two lists of labels), or matrix")
+        if has_vectors and self.matrix is not None:
             raise ValueError("give actual and predicted vectors, or a matrix, not both")
         if has_vectors and (self.actual is None or self.predicted is None):
             raise ValueError("give both actual and predicted")
@@ -144,11 +146,18 @@ class CompareRequest(BaseModel):
 
 class CompareResult(BaseModel):
     uids: list[str]
-    scores: dict[str, dict[str, float | None]] = Field(
-        description="Per uid: the 'class' and 'overall' scores."
+    names: dict[str, str] = Field(
+        description="Each uid's key in scores and order: the matrix's name, or its uid when it "
+        "has no name or shares it with another compared matrix."
     )
-    order: list[str] = Field(description="Uids from best to worst.")
-    best_name: str | None = Field(description="The single best uid, or null when there is none.")
+    scores: dict[str, dict[str, float | None]] = Field(
+        description="Per matrix (keyed as in names): the 'class' and 'overall' scores."
+    )
+    order: list[str] = Field(description="The matrices (keyed as in names), best first.")
+    best_name: str | None = Field(
+        description="The single best matrix's key (its name), or null when there is none."
+    )
+    best_uid: str | None = Field(description="The single best matrix's uid, or null.")
 
 
 class MultiLabelRequest(BaseModel):

@@ -12,6 +12,7 @@ committed, so a rollback never loses a live file.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -430,8 +431,10 @@ def compare(
     class_weight: dict[str, float] | None = None,
     class_benchmark_weight: dict[str, float] | None = None,
     overall_benchmark_weight: dict[str, float] | None = None,
+    by_name: bool = False,
 ) -> CompareResult:
-    """PyCM's Compare over the owner's matrices, named by uid."""
+    """PyCM's Compare over the owner's matrices, keyed by uid, or with ``by_name`` by each
+    matrix's name (its uid when it has none or shares it with another compared matrix)."""
     unique = list(dict.fromkeys(uids))
     if len(unique) > settings.max_compare:
         raise LimitExceeded(f"compare takes at most {settings.max_compare} matrices")
@@ -455,12 +458,32 @@ def compare(
                 "the matrices count different populations",
                 details={"uids": [first.uid, record.uid]},
             )
+    keys = _compare_keys(records) if by_name else {record.uid: record.uid for record in records}
     result = pycm_adapter.compare(
-        {record.uid: _pycm(record) for record in records},
+        {keys[record.uid]: _pycm(record) for record in records},
         class_weight=class_weight,
         class_benchmark_weight=class_benchmark_weight,
         overall_benchmark_weight=overall_benchmark_weight,
     )
+    uid_of = {key: uid for uid, key in keys.items()}
     return CompareResult(
-        uids=unique, scores=result.scores, order=result.order, best_name=result.best_name
+        uids=unique,
+        names=keys,
+        scores=result.scores,
+        order=result.order,
+        best_name=result.best_name,
+        best_uid=uid_of.get(result.best_name) if result.best_name is not None else None,
     )
+
+
+def _compare_keys(records: Sequence[ConfusionMatrixRecord]) -> dict[str, str]:
+    """Each matrix's key in a compare by name: its name, unless it has none or another of the
+    compared matrices has it too (or it is another matrix's uid); then its uid."""
+    named = Counter(record.name for record in records if record.name)
+    uids = {record.uid for record in records}
+    return {
+        record.uid: record.name
+        if record.name and named[record.name] == 1 and record.name not in uids
+        else record.uid
+        for record in records
+    }

@@ -257,6 +257,9 @@ def _finish(
             context = liveness.where_it_was(job.progress, job.message) if job else None
             verb = f"failed: {error}" if state == JobState.FAILURE else "cancelled"
             message = f"{verb} ({context})" if context else verb
+        elif state == JobState.SUCCESS:
+            # Not the last step's "writing results": a finished job says it is done.
+            message = "done"
         done = repository.finish(
             session,
             job_id,

@@ -18,8 +18,8 @@ class PredictResponse(BaseModel):
     predict_id: str
     model: str
     version: int
-    predictions: list[Any]
     classes: list[Any] | None = Field(default=None, description="Classifiers: the class labels.")
+    predictions: list[Any]
     probabilities: list[list[float]] | None = Field(
         default=None, description="Classifiers: one probability per class, in `classes` order."
     )

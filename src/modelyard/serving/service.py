@@ -664,15 +664,16 @@ def predict_response(result: PredictResult) -> dict[str, Any]:
     """The native API's answer to a prediction (also what an async fetch returns)."""
     # A dict in PredictResponse's shape, built directly: validating our own output per
     # request would cost more than the model call of a small model.
+    # The keys in predict_response_json's order, so a sync and an async answer read alike.
     prediction = result.prediction
     answer: dict[str, Any] = {
         "predict_id": result.predict_id,
         "model": result.target.model_name,
         "version": result.target.version,
-        "predictions": prediction.predictions,
     }
     if prediction.classes is not None:
         answer["classes"] = prediction.classes
+    answer["predictions"] = prediction.predictions
     if prediction.probabilities is not None:
         answer["probabilities"] = prediction.probabilities
     return answer

@@ -10,6 +10,7 @@ of their own, ``validation_model_<run id><timestamp>``, logged here, as the sour
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
@@ -146,8 +147,10 @@ def _train(ctx: JobContext, runtime: TrainingRuntime, run_id: str) -> dict[str, 
     tracker = runtime.tracker
     reference = encoder_reference(trainer)
     params: dict[str, Any] = {
-        "label2id": repr(label2id),
-        "id2label": repr(id2label),
+        # JSON, so MLflow's UI and any client read them as data (the Custom Classifier's
+        # routes show them as its Python reprs: service.source_label_map).
+        "label2id": json.dumps(label2id, ensure_ascii=False),
+        "id2label": json.dumps(id2label, ensure_ascii=False),
         "trainer": trainer,
         "seed": section.seed,
         "validation_fraction": section.validation_fraction,

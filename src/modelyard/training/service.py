@@ -721,5 +721,25 @@ def label_maps(labels: list[str]) -> tuple[dict[str, int], dict[int, str]]:
     return label2id, {index: label for label, index in label2id.items()}
 
 
+def source_label_map(param: str | None, *, ids_are_keys: bool) -> str | None:
+    """A run's ``label2id`` or ``id2label`` (``ids_are_keys``) param as the Custom Classifier
+    showed it: the Python repr of the dict (``{0: 'cooking'}``). Runs log them as JSON
+    (``{"0": "cooking"}``); older runs logged the repr, which is given back as it is."""
+    if param is None:
+        return None
+    try:
+        mapping = json.loads(param)
+    except ValueError:
+        return param
+    if not isinstance(mapping, dict):
+        return param
+    if ids_are_keys:
+        try:
+            return repr({int(k): v for k, v in mapping.items()})
+        except ValueError:
+            return param
+    return repr(mapping)
+
+
 def json_bytes(value: Any) -> bytes:
     return json.dumps(value, indent=2, ensure_ascii=False).encode()

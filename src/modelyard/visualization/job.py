@@ -249,18 +249,20 @@ def _project(ctx: JobContext, runtime: VisualizationRuntime, projection_id: str)
     report(0.8, "finding neighbours")
     top = neighbours(prod_x, settings.neighbours)
     k = low.shape[1]
+    production_colours = class_labels(target, production)
+    training_colours = class_labels(target, training)
     result = {
         "data_shape": [len(production), k],
         "data": _round(prod_low),
         "request_ids": production.request_ids,
-        "class_labels": class_labels(target, production),
+        "class_labels": production_colours,
         "metrics": {},
         "top_100": top,
         "counterfactuals": counterfactuals(top, production.labels),
         "visualization_metrics": quality,
         "training_data_shape": [len(training), k],
         "training_data": _round(train_low),
-        "training_class_labels": class_labels(target, training),
+        "training_class_labels": training_colours,
         "method": method,
         "parameters": parameters,
         "mode": mode,
@@ -281,7 +283,16 @@ def _project(ctx: JobContext, runtime: VisualizationRuntime, projection_id: str)
     title = f"{target.model_name} v{target.version}: {method}"
     store.put_bytes(
         keys["plot_key"],
-        plots.scatter_png(train_low, prod_low, production.labels or None, title=title),
+        plots.scatter_png(
+            train_low,
+            prod_low,
+            production.labels or None,
+            title=title,
+            training_labels=training.labels or None,
+            classes=plots.class_order(
+                production_colours.get("class") or {}, training_colours.get("class") or {}
+            ),
+        ),
     )
     return {
         **keys,

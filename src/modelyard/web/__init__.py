@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from modelyard.web.pages import account, admin, evaluation, models, projections, training
@@ -31,3 +31,12 @@ def install(app: FastAPI, secret_key: str) -> None:
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
         return RedirectResponse(f"{PREFIX}/", status_code=307)
+
+    # Browsers ask for /favicon.ico on every page whatever the page links to.
+    icon = (STATIC / "favicon.svg").read_bytes()
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(
+            icon, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
+        )

@@ -14,7 +14,9 @@ from itertools import pairwise
 from markupsafe import Markup, escape
 
 __all__ = [
+    "LATENCY_COLOURS",
     "PALETTE",
+    "STATUS_COLOURS",
     "ScatterPoint",
     "bar_chart",
     "gradient_colour",
@@ -24,7 +26,11 @@ __all__ = [
     "when",
 ]
 
-PALETTE = ["#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#ca8a04", "#db2777"]
+# Class colours (the projection PNG uses the same list: visualization/plots.py CLASS_COLOURS).
+# No red and no grey: those say "failed" and "succeeded" (STATUS_COLOURS), on every chart.
+PALETTE = ["#2563eb", "#f97316", "#16a34a", "#9333ea", "#0891b2", "#ca8a04", "#db2777", "#4f46e5"]
+STATUS_COLOURS = {"succeeded": "#64748b", "failed": "#dc2626"}
+LATENCY_COLOURS = {"mean ms": "#334155", "max ms": "#94a3b8"}
 _W, _H = 640, 260
 _LEFT, _RIGHT, _TOP, _BOTTOM = 56, 12, 32, 48
 
@@ -52,14 +58,25 @@ def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else "—"
 
 
-def _nice_max(value: float) -> float:
+_TICKS = 4  # grid lines above the axis
+
+
+def _nice_max(value: float, *, whole: bool = False) -> float:
+    """The axis's top: four equal steps of 1, 2, 2.5 or 5 times a power of ten, the first
+    that reaches ``value``; whole steps only when the values are counts (no 62.5 requests)."""
     if value <= 0:
-        return 1.0
-    exponent = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * exponent:
-            return float(step * exponent)
-    return float(10 * exponent)
+        return float(_TICKS) if whole else 1.0
+    raw = value / _TICKS
+    exponent = 10.0 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 2.5, 5, 10):
+        step = factor * exponent
+        if step >= raw and (not whole or (step >= 1 and float(step).is_integer())):
+            return step * _TICKS
+    return max(1.0, float(math.ceil(raw))) * _TICKS
+
+
+def _whole(values: Sequence[float | None]) -> bool:
+    return all(v is None or float(v).is_integer() for v in values)
 
 
 def _frame(title: str, y_label: str, top: float, x_labels: Sequence[str], slot: float) -> list[str]:
@@ -71,12 +88,12 @@ def _frame(title: str, y_label: str, top: float, x_labels: Sequence[str], slot: 
         f"{escape(y_label)}</text>",
     ]
     plot_h = _H - _TOP - _BOTTOM
-    for i in range(5):
-        y = _TOP + plot_h - plot_h * i / 4
+    for i in range(_TICKS + 1):
+        y = _TOP + plot_h - plot_h * i / _TICKS
         parts.append(
             f'<line x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="chart-grid"/>'
             f'<text x="{_LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" class="chart-tick">'
-            f"{escape(number(top * i / 4, 3))}</text>"
+            f"{escape(number(top * i / _TICKS, 3))}</text>"
         )
     # At most ~8 x labels, evenly spaced, so they never overlap.
     every = max(1, math.ceil(len(x_labels) / 8))
@@ -90,10 +107,17 @@ def _frame(title: str, y_label: str, top: float, x_labels: Sequence[str], slot: 
     return parts
 
 
-def _legend(names: Sequence[str]) -> list[str]:
+def _colour(name: str, index: int, colours: Mapping[str, str] | None) -> str:
+    """A series' colour: the one it was given (a status, a class), else the palette's next."""
+    if colours is not None and name in colours:
+        return colours[name]
+    return PALETTE[index % len(PALETTE)]
+
+
+def _legend(names: Sequence[str], colours: Mapping[str, str] | None = None) -> list[str]:
     parts, x = [], float(_LEFT)
     for index, name in enumerate(names[:8]):
-        colour = PALETTE[index % len(PALETTE)]
+        colour = _colour(name, index, colours)
         parts.append(
             f'<rect x="{x:.1f}" y="{_H - 14}" width="10" height="10" fill="{colour}"/>'
             f'<text x="{x + 14:.1f}" y="{_H - 5}" class="chart-tick">{escape(name[:24])}</text>'
@@ -116,11 +140,12 @@ def bar_chart(
     *,
     title: str,
     y_label: str,
+    colours: Mapping[str, str] | None = None,
 ) -> Markup:
     """Bars per x label; several series are stacked, each in its own colour with a legend."""
     names = list(series)
     totals = [sum(series[name][i] for name in names) for i in range(len(x_labels))]
-    top = _nice_max(max(totals, default=0.0))
+    top = _nice_max(max(totals, default=0.0), whole=_whole(totals))
     slot = (_W - _LEFT - _RIGHT) / max(1, len(x_labels))
     plot_h = _H - _TOP - _BOTTOM
     parts = _frame(title, y_label, top, x_labels, slot)
@@ -135,12 +160,12 @@ def bar_chart(
             parts.append(
                 f'<rect x="{_LEFT + slot * i + slot * 0.12:.1f}" y="{y:.1f}" '
                 f'width="{slot * 0.76:.1f}" height="{h:.1f}" '
-                f'fill="{PALETTE[index % len(PALETTE)]}">'
+                f'fill="{_colour(name, index, colours)}">'
                 f"<title>{escape(label)} · {escape(name)}: {escape(number(value))}</title></rect>"
             )
             base += value
     if len(names) > 1:
-        parts += _legend(names)
+        parts += _legend(names, colours)
     return _svg(parts, title)
 
 
@@ -150,16 +175,17 @@ def line_chart(
     *,
     title: str,
     y_label: str,
+    colours: Mapping[str, str] | None = None,
 ) -> Markup:
     """One line per series; a missing value breaks the line."""
     names = list(series)
     values = [v for name in names for v in series[name] if v is not None]
-    top = _nice_max(max(values, default=0.0))
+    top = _nice_max(max(values, default=0.0), whole=_whole(values))
     slot = (_W - _LEFT - _RIGHT) / max(1, len(x_labels))
     plot_h = _H - _TOP - _BOTTOM
     parts = _frame(title, y_label, top, x_labels, slot)
     for index, name in enumerate(names):
-        colour = PALETTE[index % len(PALETTE)]
+        colour = _colour(name, index, colours)
         points: list[str] = []
         for i, value in enumerate(series[name]):
             if value is None:
@@ -177,7 +203,7 @@ def line_chart(
                 f'<polyline points="{" ".join(points)}" fill="none" stroke="{colour}" '
                 'stroke-width="2"/>'
             )
-    parts += _legend(names)
+    parts += _legend(names, colours)
     return _svg(parts, title)
 
 

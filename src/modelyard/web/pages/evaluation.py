@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from modelyard.errors import ModelyardError
 from modelyard.evaluation import service as evaluation
-from modelyard.evaluation.responses import html_response, png_response
+from modelyard.evaluation.responses import download_response, html_response, png_response
 from modelyard.evaluation.schemas import ConfusionMatrixCreate
 from modelyard.evaluation.service import Evaluation
 from modelyard.web.context import CsrfChecked, SignedIn
@@ -181,6 +181,20 @@ def matrix_report(request: Request, page: SignedIn, uid: Uid) -> Response:
     """PyCM's HTML report of the matrix."""
     data = evaluation.report(page.db, _evaluation(request), uid, page.signed_in.id)
     return html_response(data)
+
+
+@router.get("/{uid}/statistics.csv")
+def matrix_statistics_csv(page: SignedIn, uid: Uid) -> Response:
+    """PyCM's per-class statistics as CSV, for the signed-in browser (the API wants a key)."""
+    body = evaluation.matrix_csv(page.db, uid, page.signed_in.id).encode()
+    return download_response(body, "text/csv; charset=utf-8", f"{uid}.csv")
+
+
+@router.get("/{uid}/matrix.obj")
+def matrix_obj(request: Request, page: SignedIn, uid: Uid) -> Response:
+    """PyCM's .obj file of the matrix, for the signed-in browser."""
+    body = evaluation.matrix_obj(page.db, _evaluation(request), uid, page.signed_in.id)
+    return download_response(body, "application/json", f"{uid}.obj")
 
 
 @router.post("/{uid}/delete")

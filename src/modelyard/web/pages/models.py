@@ -21,6 +21,7 @@ from modelyard.registry.dependencies import ModelName, OwnerId
 from modelyard.registry.schemas import MODEL_NAME_PATTERN, ModelVersionRead
 from modelyard.serving import service as serving
 from modelyard.serving.schemas import PredictionLogRead
+from modelyard.web.charts import LATENCY_COLOURS, PALETTE, STATUS_COLOURS
 from modelyard.web.context import CsrfChecked, PageContext, SignedIn
 from modelyard.web.routing import PageRoute
 
@@ -169,6 +170,10 @@ def _model_page(
     model = registry.get_model(page.db, me, name, owner_id)
     versions = registry.list_versions(page.db, me, name, owner_id, limit=100, offset=0).items
     latest = versions[0] if versions else None
+    # The version a prediction without one goes to (production, else the latest): the form
+    # starts on it, and the schema shown is that of the version the form will predict with.
+    default = next((v for v in versions if "production" in v.aliases), latest)
+    chosen = next((v for v in versions if v.version == extra.get("try_version")), default)
     log = serving.list_request_log(
         page.db, me, name, owner_id, limit=LOG_PAGE, offset=offset, **filters
     )
@@ -183,7 +188,7 @@ def _model_page(
     def page_link(to: int) -> str:
         return f"/ui/models/{name}?" + urlencode({**query, "offset": to})
 
-    extra.setdefault("example", _example(latest))
+    extra.setdefault("example", _example(chosen))
     return page.render(
         "model.html",
         status_code=status_code,
@@ -191,9 +196,20 @@ def _model_page(
         model=model,
         versions=versions,
         latest=latest,
+        default_version=default,
+        chosen=chosen,
         log=log,
         filters=filters,
         charts=traffic_charts(recent),
+        chart_colours={
+            "traffic": STATUS_COLOURS,
+            "latency": LATENCY_COLOURS,
+            # A class's colour is the one the projection pages give it (the model's class order).
+            "classes": {
+                str(c): PALETTE[i % len(PALETTE)]
+                for i, c in enumerate((default.classes if default else None) or [])
+            },
+        },
         prev_link=page_link(max(0, offset - LOG_PAGE)) if offset > 0 else None,
         next_link=page_link(offset + LOG_PAGE) if offset + LOG_PAGE < log.total else None,
         owner_id=model.owner_id,
@@ -210,10 +226,11 @@ def model(
     status: Annotated[int | None, Query(ge=100, le=599)] = None,
     source: Annotated[str | None, Query(max_length=32)] = None,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    try_version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
     """Show a model: versions, input schema, a prediction form, its request log and charts."""
     filters = {"version": version, "status": status, "source": source or None}
-    return _model_page(page, name, owner_id, filters, offset)
+    return _model_page(page, name, owner_id, filters, offset, try_version=try_version)
 
 
 @router.post("/{name}/predict")
@@ -223,12 +240,14 @@ async def predict(
     name: ModelName,
     rows: Annotated[str, Form(max_length=1_000_000)],
     owner_id: OwnerId = None,
+    version: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None,
 ) -> Response:
-    """Try a prediction with the model's default version and show the answer."""
+    """Try a prediction with the chosen version (default: production, else the latest)."""
     # An async route, so that the model runs in the serving core's own worker thread; the
     # database work before and after it goes to the thread pool, off the event loop.
     me = page.signed_in
-    target = await run_in_threadpool(registry.serving_target, page.db, me, name, None, owner_id)
+    ref = None if version is None else str(version)
+    target = await run_in_threadpool(registry.serving_target, page.db, me, name, ref, owner_id)
     core: serving.ServingCore = request.app.state.serving
     empty: dict[str, Any] = {"version": None, "status": None, "source": None}
     try:
@@ -247,10 +266,21 @@ async def predict(
                 0,
                 status_code=exc.status_code,
                 example=rows,
+                try_version=version,
                 predict_error=exc.message,
                 predict_details=details,
             )
         )
     return await run_in_threadpool(
-        partial(_model_page, page, name, owner_id, empty, 0, example=rows, result=result)
+        partial(
+            _model_page,
+            page,
+            name,
+            owner_id,
+            empty,
+            0,
+            example=rows,
+            try_version=target.version,
+            result=result,
+        )
     )

@@ -59,6 +59,13 @@ function pollProgress(section) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  // A flash message ("Training started.") comes in ?msg=: shown by this view only, then taken
+  // out of the address, so the reload when a job ends (or the reader's) does not show it again.
+  const here = new URL(window.location.href);
+  if (here.searchParams.has("msg")) {
+    here.searchParams.delete("msg");
+    window.history.replaceState(window.history.state, "", here.toString());
+  }
   document.querySelectorAll("[data-progress-url]").forEach((section) => {
     if (section.dataset.done !== "true") pollProgress(section);
   });
