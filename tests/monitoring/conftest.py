@@ -1,0 +1,1 @@
+from tests.registry.fixtures import *  # noqa: F403
