@@ -70,15 +70,21 @@ class _Version:
     classes: ClassIndex | None
 
 
-def _predictions(output: str | None) -> list[Any] | None:
+def _answer(output: str | None) -> tuple[list[Any] | None, list[Any] | None]:
+    """The logged answer's predictions and probabilities (None where it has none)."""
     if output is None:
-        return None
+        return None, None
     try:
         decoded = orjson.loads(output)
     except orjson.JSONDecodeError:
-        return None
-    found = decoded.get("predictions") if isinstance(decoded, dict) else None
-    return found if isinstance(found, list) else None
+        return None, None
+    if not isinstance(decoded, dict):
+        return None, None
+    predictions, probabilities = decoded.get("predictions"), decoded.get("probabilities")
+    return (
+        predictions if isinstance(predictions, list) else None,
+        probabilities if isinstance(probabilities, list) else None,
+    )
 
 
 def record_feedback(
@@ -164,7 +170,7 @@ def _join(
     }
     rows: list[dict[str, Any]] = []
     seen: set[tuple[int, int]] = set()
-    decoded: dict[int, list[Any] | None] = {}
+    decoded: dict[int, tuple[list[Any] | None, list[Any] | None]] = {}
     for predict_id, row, label in batch:
         answer = answers.get(predict_id)
         # Another model's (or another user's) prediction is as unknown as a made-up id.
@@ -200,9 +206,12 @@ def _join(
             continue
         seen.add(key)
         if answer.id not in decoded:
-            decoded[answer.id] = _predictions(answer.output)
-        predictions = decoded[answer.id]
+            decoded[answer.id] = _answer(answer.output)
+        predictions, probabilities = decoded[answer.id]
         predicted = predictions[row] if predictions is not None and row < len(predictions) else None
+        scores = (
+            probabilities[row] if probabilities is not None and row < len(probabilities) else None
+        )
         if before is None:
             tally.stored += 1
         else:
@@ -216,6 +225,7 @@ def _join(
                 "row_index": row,
                 "label_index": label_index,
                 "predicted_index": version.classes.index(predicted),
+                "probabilities": scores if isinstance(scores, list) else None,
                 "predicted_at": answer.created_at,
                 "created_at": stamp,
                 "updated_at": stamp,

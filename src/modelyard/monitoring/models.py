@@ -42,6 +42,8 @@ class FeedbackLabel(Base):
     row_index: Mapped[int] = mapped_column(Integer)
     label_index: Mapped[int] = mapped_column(Integer)
     predicted_index: Mapped[int] = mapped_column(Integer)
+    # The answer's probabilities (classes' order): CBPE calibrates on labelled rows.
+    probabilities: Mapped[list[float] | None] = mapped_column(JSON, default=None)
     predicted_at: Mapped[datetime] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from modelyard.db import UTCDateTime
+from modelyard.evaluation.models import ConfusionMatrixRecord
 from modelyard.monitoring.models import (
     FeedbackLabel,
     Monitor,
@@ -36,10 +37,12 @@ __all__ = [
     "has_logs",
     "iter_logged",
     "label_changes",
+    "labelled_probabilities",
     "list_deliveries",
     "list_evaluations",
     "list_monitors",
     "logged_rows_per_start",
+    "matrix_uid_named",
     "performance_windows",
     "upsert_labels",
 ]
@@ -127,9 +130,33 @@ def label_changes(
     return _aware(row[0]), _aware(row[1]), _aware(row[2])
 
 
+def labelled_probabilities(
+    session: Session, version_id: int, *, until: datetime | None
+) -> list[tuple[list[float], int]]:
+    """(probabilities, label index) of a version's labelled rows that kept probabilities,
+    predicted before ``until``."""
+    statement = select(FeedbackLabel.probabilities, FeedbackLabel.label_index).where(
+        FeedbackLabel.version_id == version_id, FeedbackLabel.probabilities.is_not(None)
+    )
+    if until is not None:
+        statement = statement.where(FeedbackLabel.predicted_at < until)
+    return [(row[0], row[1]) for row in session.execute(statement) if isinstance(row[0], list)]
+
+
+def matrix_uid_named(session: Session, owner_id: int, name: str) -> str | None:
+    """The newest of the owner's confusion matrices called ``name`` (evaluation's table)."""
+    statement = (
+        select(ConfusionMatrixRecord.uid)
+        .where(ConfusionMatrixRecord.owner_id == owner_id, ConfusionMatrixRecord.name == name)
+        .order_by(ConfusionMatrixRecord.id.desc())
+        .limit(1)
+    )
+    return session.scalar(statement)
+
+
 def _aware(value: Any) -> Any:
     # Aggregates bypass the column's type on SQLite (a naive value, or text).
-    if value is None or isinstance(value, datetime) and value.tzinfo is not None:
+    if value is None or (isinstance(value, datetime) and value.tzinfo is not None):
         return value
     if isinstance(value, str):
         value = datetime.fromisoformat(value)

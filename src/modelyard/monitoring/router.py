@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from modelyard.auth.dependencies import CurrentUser
 from modelyard.db import SessionDep, run_and_commit
+from modelyard.evaluation.dependencies import EvaluationDep
 from modelyard.monitoring import service
 from modelyard.monitoring.dependencies import MonitoringSettingsDep, SkipUnknown, UploadDep
-from modelyard.monitoring.schemas import FeedbackItem, FeedbackResult
-from modelyard.registry.dependencies import ModelName, OwnerId
+from modelyard.monitoring.drift import DEFAULT_THRESHOLDS
+from modelyard.monitoring.schemas import (
+    DriftRead,
+    FeedbackItem,
+    FeedbackResult,
+    PerformanceRead,
+    WindowKind,
+)
+from modelyard.registry.dependencies import ArtifactsDep, ModelName, OwnerId, VersionRef
 
 __all__ = ["router"]
 
@@ -79,5 +88,102 @@ async def upload_feedback(
             upload.head,
             owner_id=owner_id,
             skip_unknown=skip_unknown,
+        ),
+    )
+
+
+Window = Annotated[WindowKind, Query(description="hour, day or week (UTC; weeks from Monday).")]
+Since = Annotated[datetime | None, Query(description="From this time (inclusive).")]
+Until = Annotated[datetime | None, Query(description="Before this time.")]
+
+
+@router.get("/models/{name}/versions/{version}/performance", response_model=PerformanceRead)
+async def get_performance(
+    name: ModelName,
+    version: VersionRef,
+    session: SessionDep,
+    user: CurrentUser,
+    ev: EvaluationDep,
+    settings: MonitoringSettingsDep,
+    window: Window = "day",
+    since: Since = None,
+    until: Until = None,
+    estimate: Annotated[
+        bool, Query(description="Also estimate each window's performance (CBPE).")
+    ] = True,
+    owner_id: OwnerId = None,
+) -> PerformanceRead:
+    """Show realized performance per window (labelled rows) and CBPE's estimate beside it."""
+    return await run_and_commit(
+        session,
+        lambda: service.performance(
+            session,
+            ev,
+            settings,
+            user,
+            name,
+            version,
+            window=window,
+            since=since,
+            until=until,
+            owner_id=owner_id,
+            estimate=estimate,
+        ),
+    )
+
+
+@router.get("/models/{name}/versions/{version}/drift", response_model=DriftRead)
+async def get_drift(
+    name: ModelName,
+    version: VersionRef,
+    session: SessionDep,
+    user: CurrentUser,
+    artifacts: ArtifactsDep,
+    settings: MonitoringSettingsDep,
+    window: Window = "day",
+    since: Since = None,
+    until: Until = None,
+    reference_start: Annotated[
+        datetime | None,
+        Query(description="Compare with the window holding this time, not the training sample."),
+    ] = None,
+    drift_share: Annotated[
+        float, Query(gt=0, le=1, description="Share of drifted features for dataset drift.")
+    ] = 0.5,
+    ks: Annotated[
+        float, Query(gt=0, lt=1, description="KS p-value threshold.")
+    ] = DEFAULT_THRESHOLDS["ks"],
+    chisquare: Annotated[float, Query(gt=0, lt=1)] = DEFAULT_THRESHOLDS["chisquare"],
+    z: Annotated[float, Query(gt=0, lt=1)] = DEFAULT_THRESHOLDS["z"],
+    wasserstein: Annotated[float, Query(gt=0, le=100)] = DEFAULT_THRESHOLDS["wasserstein"],
+    jensenshannon: Annotated[float, Query(gt=0, le=1)] = DEFAULT_THRESHOLDS["jensenshannon"],
+    psi: Annotated[float, Query(gt=0, le=100)] = DEFAULT_THRESHOLDS["psi"],
+    owner_id: OwnerId = None,
+) -> DriftRead:
+    """Show each window's drift per feature against the training sample (or a window)."""
+    thresholds = {
+        "ks": ks,
+        "chisquare": chisquare,
+        "z": z,
+        "wasserstein": wasserstein,
+        "jensenshannon": jensenshannon,
+        "psi": psi,
+    }
+    return await run_and_commit(
+        session,
+        lambda: service.drift_over_time(
+            session,
+            artifacts,
+            settings,
+            user,
+            name,
+            version,
+            window=window,
+            since=since,
+            until=until,
+            reference_start=reference_start,
+            thresholds=thresholds,
+            drift_share=drift_share,
+            owner_id=owner_id,
         ),
     )

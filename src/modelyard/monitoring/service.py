@@ -8,11 +8,13 @@ from sqlalchemy.orm import Session
 
 from modelyard.auth.models import User
 from modelyard.config import MonitoringSettings
+from modelyard.monitoring.drift_report import drift_over_time
 from modelyard.monitoring.feedback import record_feedback
+from modelyard.monitoring.performance import performance
 from modelyard.monitoring.schemas import FeedbackItem, FeedbackResult
 from modelyard.monitoring.uploads import csv_batches, item_batches, parquet_batches, sniff_format
 
-__all__ = ["feedback_from_file", "feedback_from_items"]
+__all__ = ["drift_over_time", "feedback_from_file", "feedback_from_items", "performance"]
 
 
 def feedback_from_items(

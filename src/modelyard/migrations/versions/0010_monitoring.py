@@ -94,6 +94,7 @@ def upgrade() -> None:
         sa.Column("row_index", sa.Integer(), nullable=False),
         sa.Column("label_index", sa.Integer(), nullable=False),
         sa.Column("predicted_index", sa.Integer(), nullable=False),
+        sa.Column("probabilities", sa.JSON(), nullable=True),
         sa.Column("predicted_at", modelyard.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("created_at", modelyard.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", modelyard.db.UTCDateTime(timezone=True), nullable=False),
