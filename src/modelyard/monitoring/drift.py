@@ -8,7 +8,7 @@ Evidently's documented choice of test (``_get_default_stattest``), here on numpy
   there are at most 2 values. Drift: p-value < 0.05.
 * reference of more than 1,000 rows: a numeric feature with more than 5 distinct values by
   the Wasserstein distance normalized by the reference's standard deviation; any other by
-  the Jensen-Shannon distance (base 2). Drift: distance >= 0.1.
+  the Jensen-Shannon distance (natural logarithm, as Evidently). Drift: distance >= 0.1.
 
 PSI (Evidently's binning: Sturges bins over both samples for a numeric feature with more than
 20 distinct reference values, else one bin per value; empty bins filled with 0.0001 or a
@@ -127,7 +127,7 @@ def binned(
 
 def jensen_shannon(reference: npt.NDArray[Any], current: npt.NDArray[Any], kind: Kind) -> float:
     ref, cur = binned(reference, current, kind, fill_zeroes=False)
-    return float(distance.jensenshannon(ref, cur, 2))
+    return float(distance.jensenshannon(ref, cur))
 
 
 def psi(reference: npt.NDArray[Any], current: npt.NDArray[Any], kind: Kind) -> float:
