@@ -1,8 +1,10 @@
 """Drift statistics equal to Evidently's on the same data.
 
-The figures below were computed once with Evidently 0.4.40 (``get_stattest(reference,
-current, ColumnType.Numerical or .Categorical, None)`` for its default test, ``psi_stat_test`` for PSI, both with their
-default thresholds) on exactly the samples built here from a seeded generator.
+The figures below were computed once with Evidently 0.4.40 on exactly the samples built here
+from a seeded generator: ``get_stattest(reference, current, kind, None)`` for its default test
+(``kind``: ``ColumnType.Numerical`` or ``ColumnType.Categorical``) and ``psi_stat_test`` for
+PSI, both with their default thresholds. Evidently 0.7.23's implementation of these tests is
+the same (its ``legacy`` package).
 """
 
 from __future__ import annotations
