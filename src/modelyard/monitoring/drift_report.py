@@ -32,7 +32,7 @@ from modelyard.registry import service as registry
 from modelyard.registry.schemas import ServingTarget
 from modelyard.storage import ArtifactStore
 
-__all__ = ["drift_over_time", "feature_kinds", "sample_columns"]
+__all__ = ["drift_of", "drift_over_time", "feature_kinds", "sample_columns"]
 
 _CATEGORICAL = frozenset({"str", "bool"})
 
@@ -111,6 +111,35 @@ def drift_over_time(
 ) -> DriftRead:
     """Each window's drift against the reference (see the module)."""
     target = registry.serving_target(session, caller, name, ref, owner_id)
+    return drift_of(
+        session,
+        artifacts,
+        settings,
+        target,
+        window=window,
+        since=since,
+        until=until,
+        reference_start=reference_start,
+        thresholds=thresholds,
+        drift_share=drift_share,
+    )
+
+
+def drift_of(
+    session: Session,
+    artifacts: ArtifactStore,
+    settings: MonitoringSettings,
+    target: ServingTarget,
+    *,
+    window: str,
+    since: datetime | None,
+    until: datetime | None,
+    reference_start: datetime | None,
+    thresholds: dict[str, float],
+    drift_share: float,
+) -> DriftRead:
+    """``drift_over_time`` of a version already resolved (a monitor's job)."""
+    name = target.model_name
     kinds = feature_kinds(target)
     names = list(kinds)
     classes = ClassIndex(target.classes or [])

@@ -32,7 +32,7 @@ from modelyard.monitoring.windows import WINDOW_SECONDS, epoch_seconds, from_epo
 from modelyard.registry import service as registry
 from modelyard.registry.schemas import ServingTarget
 
-__all__ = ["class_metrics", "performance"]
+__all__ = ["class_metrics", "performance", "performance_of"]
 
 
 def class_metrics(matrix: npt.NDArray[Any], classes: list[Any]) -> dict[str, Any]:
@@ -95,8 +95,27 @@ def performance(
 ) -> PerformanceRead:
     """A version's realized (and estimated) performance per window, counted where needed."""
     target = registry.serving_target(session, caller, name, ref, owner_id)
+    found = performance_of(
+        session, ev, settings, target, window=window, since=since, until=until, estimate=estimate
+    )
+    found.validation_matrix_uid = _validation_uid(session, caller, target, owner_id)
+    return found
+
+
+def performance_of(
+    session: Session,
+    ev: evaluation.Evaluation,
+    settings: MonitoringSettings,
+    target: ServingTarget,
+    *,
+    window: str,
+    since: datetime | None,
+    until: datetime | None,
+    estimate: bool,
+) -> PerformanceRead:
+    """``performance`` of a version already resolved (a monitor's job)."""
     if not target.classes:
-        raise NoReference(f"model {name!r} version {target.version} has no classes")
+        raise NoReference(f"model {target.model_name!r} version {target.version} has no classes")
     classes = list(target.classes)
     k = len(classes)
     labels = repository.feedback_in(session, target.version_id, since, until)
@@ -160,7 +179,6 @@ def performance(
         version=target.version,
         window=window,  # type: ignore[arg-type]
         classes=classes,
-        validation_matrix_uid=_validation_uid(session, caller, target, owner_id),
         windows=windows,
     )
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Text, cast, delete, func, insert, select, update
+from sqlalchemy import Row, Text, case, cast, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -30,10 +30,12 @@ __all__ = [
     "answers_by_predict_id",
     "claim_monitor_run",
     "count_logged_rows",
+    "count_requests",
     "delete_monitor",
     "due_monitor_ids",
     "existing_labels",
     "feedback_in",
+    "get_evaluation",
     "has_logs",
     "iter_logged",
     "label_changes",
@@ -43,6 +45,7 @@ __all__ = [
     "list_monitors",
     "logged_rows_per_start",
     "matrix_uid_named",
+    "monitor_states",
     "performance_windows",
     "upsert_labels",
 ]
@@ -298,3 +301,33 @@ def list_deliveries(session: Session, monitor_id: int, limit: int) -> Sequence[W
 
 def insert_rows(session: Session, table: Any, rows: Sequence[dict[str, Any]]) -> None:
     session.execute(insert(table), list(rows))
+
+
+def count_requests(
+    session: Session, model_id: int, version: int, since: datetime, until: datetime
+) -> tuple[int, int]:
+    """(requests, failed requests) of a version in a range: every logged status."""
+    statement = select(
+        func.count(), func.coalesce(func.sum(case((PredictionLog.status != 200, 1), else_=0)), 0)
+    ).where(
+        PredictionLog.model_id == model_id,
+        PredictionLog.version == version,
+        PredictionLog.created_at >= since,
+        PredictionLog.created_at < until,
+    )
+    row = session.execute(statement).one()
+    return int(row[0]), int(row[1])
+
+
+def get_evaluation(
+    session: Session, monitor_id: int, window_start: datetime
+) -> MonitorEvaluation | None:
+    statement = select(MonitorEvaluation).where(
+        MonitorEvaluation.monitor_id == monitor_id, MonitorEvaluation.window_start == window_start
+    )
+    return session.scalar(statement)
+
+
+def monitor_states(session: Session) -> Sequence[Row[Any]]:
+    """Every monitor's id, name, state and value (the Prometheus gauges)."""
+    return session.execute(select(Monitor.id, Monitor.name, Monitor.state, Monitor.value)).all()

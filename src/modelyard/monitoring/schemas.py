@@ -148,7 +148,11 @@ class MonitorCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    version: int | str = Field(description="A version number, an alias or latest.")
+    model: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    version: int | Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        default="latest", description="A version number, an alias or latest."
+    )
+    owner_id: int | None = Field(default=None, ge=1, description="Admins: whose model.")
     check: MonitorCheck
     window: WindowKind = "day"
     interval_seconds: int = Field(

@@ -4,17 +4,60 @@ the dashboard call."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.orm import Session
 
 from modelyard.auth.models import User
 from modelyard.config import MonitoringSettings
+from modelyard.db import utcnow
+from modelyard.jobs.executors import JobExecutor
+from modelyard.jobs.service import submit_job
 from modelyard.monitoring.drift_report import drift_over_time
 from modelyard.monitoring.feedback import record_feedback
+from modelyard.monitoring.monitors import (
+    create_monitor,
+    delete_monitor,
+    get_monitor,
+    list_deliveries,
+    list_evaluations,
+    list_monitors,
+    window_of,
+)
 from modelyard.monitoring.performance import performance
 from modelyard.monitoring.schemas import FeedbackItem, FeedbackResult
+from modelyard.monitoring.tasks import EVALUATE_JOB
 from modelyard.monitoring.uploads import csv_batches, item_batches, parquet_batches, sniff_format
 
-__all__ = ["drift_over_time", "feedback_from_file", "feedback_from_items", "performance"]
+__all__ = [
+    "create_monitor",
+    "delete_monitor",
+    "drift_over_time",
+    "feedback_from_file",
+    "feedback_from_items",
+    "get_monitor",
+    "list_deliveries",
+    "list_evaluations",
+    "list_monitors",
+    "performance",
+    "run_monitor",
+]
+
+
+def run_monitor(
+    session: Session, executor: JobExecutor, caller: User, monitor_id: int, at: datetime | None
+) -> dict[str, str]:
+    """Submit the evaluation of one of the caller's monitors for the window holding ``at``."""
+    monitor = get_monitor(session, caller, monitor_id)
+    start = window_of(at or utcnow(), monitor.window)
+    job = submit_job(
+        session,
+        executor,
+        kind=EVALUATE_JOB,
+        params={"monitor_id": monitor_id, "window_start": start.isoformat()},
+        owner_id=caller.id,
+    )
+    return {"job_id": job.id, "window_start": start.isoformat()}
 
 
 def feedback_from_items(
