@@ -12,7 +12,6 @@ from alembic import op
 
 import modelyard.db
 
-
 revision: str = "0010_monitoring"
 down_revision: str | None = "0009_model_workers"
 branch_labels: str | Sequence[str] | None = None
