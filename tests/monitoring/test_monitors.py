@@ -87,7 +87,7 @@ def _run(
     assert response.status_code == 202, response.text
     job = wait_for(database, response.json()["job_id"], timeout=60)
     assert job.state == JobState.SUCCESS, (job.state, job.error)
-    result: dict[str, Any] = job.result
+    result: dict[str, Any] = job.result or {}
     return result
 
 

@@ -84,7 +84,7 @@ async def spooled_upload(
         spool.seek(0)
         head = spool.read(4096)
         spool.seek(0)
-        yield Upload(spool, content_type, head)  # type: ignore[arg-type]
+        yield Upload(spool, content_type, head)
     finally:
         spool.close()
 

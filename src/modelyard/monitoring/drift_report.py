@@ -240,7 +240,7 @@ def drift_of(
     return DriftRead(
         model=target.model_name,
         version=target.version,
-        window=window,  # type: ignore[arg-type]
+        window=window,
         reference=described,
         reference_rows=len(reference),
         drift_share_threshold=drift_share,

@@ -207,8 +207,8 @@ def _measure(
             return None, 0, False, {}
         window = found.windows[0]
         drifted = [f.feature for f in window.features if f.drifted]
-        value = window.drift_share
-        return value, window.rows, value >= threshold, {"drifted_features": drifted}
+        share = window.drift_share
+        return share, window.rows, share >= threshold, {"drifted_features": drifted}
     if kind in ("metric_below", "coverage_below"):
         estimate = check.get("metric") == "estimated_accuracy"
         ev = evaluation.Evaluation(runtime.store, runtime.settings.evaluation)
@@ -225,6 +225,7 @@ def _measure(
         if not found_perf.windows:
             return None, 0, False, {}
         row = found_perf.windows[0]
+        value: float | None
         if kind == "coverage_below":
             value, samples = row.coverage, row.predicted
         elif estimate:

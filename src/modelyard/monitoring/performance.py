@@ -177,7 +177,7 @@ def performance_of(
     return PerformanceRead(
         model=target.model_name,
         version=target.version,
-        window=window,  # type: ignore[arg-type]
+        window=window,
         classes=classes,
         windows=windows,
     )

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Text, case, cast, delete, func, insert, select, update
+from sqlalchemy import Table, Text, case, cast, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -62,7 +62,7 @@ def has_logs(session: Session, model_id: int) -> bool:
     return session.scalar(statement) is not None
 
 
-def answers_by_predict_id(session: Session, predict_ids: Sequence[str]) -> Sequence[Row[Any]]:
+def answers_by_predict_id(session: Session, predict_ids: Sequence[str]) -> Sequence[Any]:
     """The logged answers of these predict ids: the output as its JSON text (decoded once, by
     the caller, only where a label needs it)."""
     statement = select(
@@ -78,7 +78,7 @@ def answers_by_predict_id(session: Session, predict_ids: Sequence[str]) -> Seque
     return session.execute(statement).all()
 
 
-def existing_labels(session: Session, log_ids: Sequence[int]) -> Sequence[Row[Any]]:
+def existing_labels(session: Session, log_ids: Sequence[int]) -> Sequence[Any]:
     statement = select(
         FeedbackLabel.log_id, FeedbackLabel.row_index, FeedbackLabel.updated_at
     ).where(FeedbackLabel.log_id.in_(log_ids))
@@ -90,7 +90,7 @@ def upsert_labels(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
     dialect = session.get_bind().dialect.name
-    table = FeedbackLabel.__table__
+    table: Table = FeedbackLabel.__table__  # type: ignore[assignment]
     statement: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     statement = statement.on_conflict_do_update(
         index_elements=["log_id", "row_index"],
@@ -104,7 +104,7 @@ def upsert_labels(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 def feedback_in(
     session: Session, version_id: int, since: datetime | None, until: datetime | None
-) -> Sequence[Row[Any]]:
+) -> Sequence[Any]:
     """(predicted_at, label_index, predicted_index) of a version's labels in a time range."""
     statement = select(
         FeedbackLabel.predicted_at, FeedbackLabel.label_index, FeedbackLabel.predicted_index
@@ -192,7 +192,7 @@ def count_logged_rows(
 
 def logged_rows_per_start(
     session: Session, model_id: int, version: int, since: datetime | None, until: datetime | None
-) -> Sequence[Row[Any]]:
+) -> Sequence[Any]:
     """(created_at, n_rows) of each answered request in the range: counted into windows by
     the caller (windows of an hour, a day or a week are the same on every database then)."""
     statement = select(PredictionLog.created_at, PredictionLog.n_rows).where(
@@ -209,7 +209,7 @@ def iter_logged(
     until: datetime | None,
     *,
     batch: int = 2000,
-) -> Iterator[Sequence[Row[Any]]]:
+) -> Iterator[Sequence[Any]]:
     """The answered requests in the range, oldest first, ``batch`` at a time: id, time,
     input and output as stored (JSON text)."""
     after = 0
@@ -328,6 +328,6 @@ def get_evaluation(
     return session.scalar(statement)
 
 
-def monitor_states(session: Session) -> Sequence[Row[Any]]:
+def monitor_states(session: Session) -> Sequence[Any]:
     """Every monitor's id, name, state and value (the Prometheus gauges)."""
     return session.execute(select(Monitor.id, Monitor.name, Monitor.state, Monitor.value)).all()

@@ -102,7 +102,13 @@ async def post_feedback(
 
 
 @router.post(
-    "/models/{name}/feedback/upload", response_model=FeedbackResult, openapi_extra=_UPLOAD_BODY
+    "/models/{name}/feedback/upload",
+    response_model=FeedbackResult,
+    openapi_extra=_UPLOAD_BODY,
+    responses={
+        400: {"description": "The file cannot be read as CSV or parquet."},
+        413: {"description": "The upload is larger than the feedback upload limit."},
+    },
 )
 async def upload_feedback(
     name: ModelName,
@@ -231,7 +237,15 @@ MonitorId = Annotated[int, Path(ge=1, le=MAX_ID, description="The monitor's id."
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
-@router.post("/monitors", response_model=MonitorRead, status_code=201)
+@router.post(
+    "/monitors",
+    response_model=MonitorRead,
+    status_code=201,
+    responses={
+        404: {"description": "No such model or version (or not yours)."},
+        409: {"description": "Two users' models share the name: say whose (admins)."},
+    },
+)
 async def create_monitor(
     body: MonitorCreate, session: SessionDep, user: CurrentUser, settings: MonitoringSettingsDep
 ) -> MonitorRead:

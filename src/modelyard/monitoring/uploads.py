@@ -65,7 +65,7 @@ def _checked_id(value: Any, line: int) -> str:
 
 def csv_batches(file: IO[bytes]) -> Iterator[list[Entry]]:
     """A CSV file with a header row naming ``predict_id``, ``label`` and maybe ``row``."""
-    text = codecs.getreader("utf-8-sig")(file, errors="strict")
+    text = codecs.getreader("utf-8-sig")(file, "strict")
     reader = csv.reader(text)
     try:
         header = next(reader, None)
