@@ -25,6 +25,8 @@ class ClassIndex:
 
     def __init__(self, classes: Sequence[Any]) -> None:
         self.classes = list(classes)
+        # By (type, value): a feedback upload names the same few classes a million times.
+        self._seen: dict[tuple[type, Any], int] = {}
         self._by_text: dict[str, int] = {}
         for index, value in enumerate(self.classes):
             text = _text(value)
@@ -35,7 +37,14 @@ class ClassIndex:
 
     def index(self, value: Any) -> int:
         """The class's index, or -1 when ``value`` names none of them."""
-        text = _text(value)
-        if text is None:
+        try:
+            return self._seen[type(value), value]
+        except KeyError:
+            pass
+        except TypeError:  # unhashable (a list): no class
             return -1
-        return self._by_text.get(text, self._by_text.get(text.strip(), -1))
+        text = _text(value)
+        found = -1 if text is None else self._by_text.get(text, self._by_text.get(text.strip(), -1))
+        if len(self._seen) < 10_000:
+            self._seen[type(value), value] = found
+        return found

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -109,7 +108,7 @@ def record_feedback(
     versions: dict[int, _Version] = {}
     # One stamp for the whole request: a row found already labelled WITH this stamp was
     # labelled earlier in this same request, i.e. it is given twice.
-    stamp = utcnow()
+    stamp = repository.driver_time(session, utcnow())
     for batch in batches:
         tally.received += len(batch)
         if tally.received > max_labels:
@@ -158,8 +157,8 @@ def _join(
     batch: list[Entry],
     versions: dict[int, _Version],
     tally: _Tally,
-    stamp: datetime,
-) -> list[dict[str, Any]]:
+    stamp: Any,
+) -> list[tuple[Any, ...]]:
     answers = {
         row.predict_id: row
         for row in repository.answers_by_predict_id(session, list({e[0] for e in batch}))
@@ -168,7 +167,7 @@ def _join(
         (row.log_id, row.row_index): row.updated_at
         for row in repository.existing_labels(session, [a.id for a in answers.values()])
     }
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     seen: set[tuple[int, int]] = set()
     decoded: dict[int, tuple[list[Any] | None, list[Any] | None]] = {}
     for predict_id, row, label in batch:
@@ -218,17 +217,17 @@ def _join(
             tally.replaced += 1
         tally.versions[version.number] = tally.versions.get(version.number, 0) + 1
         rows.append(
-            {
-                "model_id": model_id,
-                "version_id": answer.version_id,
-                "log_id": answer.id,
-                "row_index": row,
-                "label_index": label_index,
-                "predicted_index": version.classes.index(predicted),
-                "probabilities": scores if isinstance(scores, list) else None,
-                "predicted_at": answer.created_at,
-                "created_at": stamp,
-                "updated_at": stamp,
-            }
+            (  # repository.LABEL_COLUMNS
+                model_id,
+                answer.version_id,
+                answer.id,
+                row,
+                label_index,
+                version.classes.index(predicted),
+                orjson.dumps(scores).decode() if isinstance(scores, list) else None,
+                answer.created_at,
+                stamp,
+                stamp,
+            )
         )
     return rows

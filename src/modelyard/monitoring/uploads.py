@@ -7,8 +7,8 @@ the file leaves it out.
 
 from __future__ import annotations
 
-import codecs
 import csv
+import io
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -65,7 +65,7 @@ def _checked_id(value: Any, line: int) -> str:
 
 def csv_batches(file: IO[bytes]) -> Iterator[list[Entry]]:
     """A CSV file with a header row naming ``predict_id``, ``label`` and maybe ``row``."""
-    text = codecs.getreader("utf-8-sig")(file, "strict")
+    text = io.TextIOWrapper(file, encoding="utf-8-sig", errors="strict", newline="")
     reader = csv.reader(text)
     try:
         header = next(reader, None)
