@@ -37,6 +37,7 @@ __all__ = [
     "jensen_shannon",
     "ks",
     "psi",
+    "shares",
     "wasserstein_norm",
     "z_test",
 ]
@@ -107,22 +108,32 @@ def z_test(reference: npt.NDArray[Any], current: npt.NDArray[Any]) -> float:
     return float(2 * (1 - stats.norm.cdf(np.abs(z))))
 
 
-def binned(
-    reference: npt.NDArray[Any], current: npt.NDArray[Any], kind: Kind, *, fill_zeroes: bool
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Each sample's share per bin (Evidently's ``get_binned_data``)."""
+def shares(
+    reference: npt.NDArray[Any], current: npt.NDArray[Any], kind: Kind
+) -> tuple[list[str], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The bins (their names) and each sample's share per bin (Evidently's binning)."""
     if kind == "num" and distinct((reference,), 21) > 20:
         edges = np.histogram_bin_edges(np.concatenate([reference, current]), bins="sturges")
         ref = np.histogram(reference, edges)[0] / len(reference)
         cur = np.histogram(current, edges)[0] / len(current)
+        names = [f"{low:.3g}" for low in edges[:-1]]
     else:
         keys = np.union1d(reference, current)
         ref = _counts(reference, keys) / len(reference)
         cur = _counts(current, keys) / len(current)
+        names = [str(key) for key in keys]
+    return names, ref, cur
+
+
+def binned(
+    reference: npt.NDArray[Any], current: npt.NDArray[Any], kind: Kind, *, fill_zeroes: bool
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Each sample's share per bin (Evidently's ``get_binned_data``)."""
+    _, ref, cur = shares(reference, current, kind)
     if fill_zeroes:
-        for shares in (ref, cur):
-            smallest = shares[shares != 0].min()
-            shares[shares == 0] = smallest / 10**6 if smallest <= 0.0001 else 0.0001
+        for part in (ref, cur):
+            smallest = part[part != 0].min()
+            part[part == 0] = smallest / 10**6 if smallest <= 0.0001 else 0.0001
     return ref, cur
 
 

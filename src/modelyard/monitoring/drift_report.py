@@ -32,7 +32,13 @@ from modelyard.registry import service as registry
 from modelyard.registry.schemas import ServingTarget
 from modelyard.storage import ArtifactStore
 
-__all__ = ["drift_of", "drift_over_time", "feature_kinds", "sample_columns"]
+__all__ = [
+    "drift_of",
+    "drift_over_time",
+    "feature_distribution",
+    "feature_kinds",
+    "sample_columns",
+]
 
 _CATEGORICAL = frozenset({"str", "bool"})
 
@@ -252,3 +258,47 @@ def _top(probabilities: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     if probabilities.shape[1] == 0:
         return np.empty(0)
     return np.asarray(np.max(probabilities, axis=1), dtype=np.float64)
+
+
+def feature_distribution(
+    session: Session,
+    artifacts: ArtifactStore,
+    settings: MonitoringSettings,
+    caller: User,
+    name: str,
+    ref: str,
+    *,
+    feature: str,
+    start: datetime,
+    window: str,
+    owner_id: int | None,
+) -> tuple[list[str], list[float], list[float]] | None:
+    """One feature's shares per bin in the training sample and in the window holding
+    ``start`` (the bins drift's PSI uses); None without data."""
+    target = registry.serving_target(session, caller, name, ref, owner_id)
+    kinds = feature_kinds(target)
+    if feature not in kinds or target.sample_key is None:
+        return None
+    kind = kinds[feature]
+    reference = sample_columns(
+        artifacts.get_bytes(target.sample_key), [feature], settings.reference_rows
+    )
+    size = WINDOW_SECONDS[window]
+    begin = from_epoch(int(window_starts(np.array([int(start.timestamp())]), window)[0]))
+    names = list(kinds)
+    current = read_logged(
+        session,
+        target.model_id,
+        target.version,
+        names,
+        ClassIndex(target.classes or []),
+        begin,
+        from_epoch(int(begin.timestamp()) + size),
+        max_rows=settings.max_window_rows,
+    )
+    before = drift.present(_column(reference[:, 0], kind), kind)
+    now = drift.present(_column(current.inputs[:, names.index(feature)], kind), kind)
+    if not len(before) or not len(now):
+        return None
+    labels, ref_shares, cur_shares = drift.shares(before, now, kind)
+    return labels, ref_shares.tolist(), cur_shares.tolist()

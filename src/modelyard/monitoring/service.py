@@ -13,7 +13,7 @@ from modelyard.config import MonitoringSettings
 from modelyard.db import utcnow
 from modelyard.jobs.executors import JobExecutor
 from modelyard.jobs.service import submit_job
-from modelyard.monitoring.drift_report import drift_over_time
+from modelyard.monitoring.drift_report import drift_over_time, feature_distribution
 from modelyard.monitoring.feedback import record_feedback
 from modelyard.monitoring.monitors import (
     create_monitor,
@@ -33,6 +33,7 @@ __all__ = [
     "create_monitor",
     "delete_monitor",
     "drift_over_time",
+    "feature_distribution",
     "feedback_from_file",
     "feedback_from_items",
     "get_monitor",
