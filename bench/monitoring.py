@@ -70,7 +70,8 @@ def _database(folder: Path) -> tuple[Database, int, int, User]:
     database = Database(f"sqlite:///{folder / 'bench.db'}")
     upgrade(database)
     with database.session() as session:
-        user = User(email="bench@example.com", password_hash="x", role="user")
+        # Never signs in: the bench calls the service with this user directly.
+        user = User(email="bench@example.com", password_hash="!", role="user")  # noqa: S106
         session.add(user)
         session.flush()
         model = RegisteredModel(owner_id=user.id, name="m")
