@@ -28,6 +28,7 @@ from modelyard.jobs.router import router as jobs_router
 from modelyard.jobs.runner import repair_after_crash
 from modelyard.kv import build_store
 from modelyard.logs import configure_logging
+from modelyard.monitoring.router import router as monitoring_router
 from modelyard.openapi import install_openapi
 from modelyard.registry.router import router as registry_router
 from modelyard.registry.sandbox import start_zygote
@@ -68,6 +69,11 @@ TAGS = [
         "name": "visualization",
         "description": "Projections of training and production data (UMAP, t-SNE, TriMap, "
         "PCA) as jobs, with quality metrics, plots and parquet downloads.",
+    },
+    {
+        "name": "monitoring",
+        "description": "Feedback by predict id, realized and estimated performance and drift "
+        "over time, monitors with signed webhooks.",
     },
     {"name": "system", "description": "Liveness, readiness and metrics."},
     {"name": "compat: pycm-api", "description": "pycm-api's routes, unchanged for its clients."},
@@ -191,6 +197,7 @@ def create_app(
         log_router,
         training_router,
         visualization_router,
+        monitoring_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(evaluation_router, prefix=API_PREFIX)

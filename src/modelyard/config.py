@@ -34,6 +34,7 @@ __all__ = [
     "EvaluationSettings",
     "HttpSettings",
     "JobsSettings",
+    "MonitoringSettings",
     "RegistrySettings",
     "ServingSettings",
     "Settings",
@@ -645,6 +646,44 @@ class VisualizationSettings(BaseSettings):
     )
 
 
+class MonitoringSettings(BaseSettings):
+    """Feedback (ground truth), performance and drift over time, monitors and their webhooks."""
+
+    model_config = _section("MODELYARD_MONITORING_")
+
+    max_feedback_upload_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024,
+        description="The largest feedback upload (CSV or parquet); larger ones get 413.",
+    )
+    max_feedback_labels: int = Field(
+        default=1_000_000, ge=1, description="Labels in one feedback request or upload."
+    )
+    max_report_ids: int = Field(
+        default=100, ge=1, le=10_000, description="Unknown or refused ids named in one answer."
+    )
+    max_window_rows: int = Field(
+        default=2_000_000, ge=1, description="Logged rows read for one drift computation."
+    )
+    reference_rows: int = Field(
+        default=100_000, ge=10, description="Training-sample rows used as the drift reference."
+    )
+    allow_private_webhooks: bool = Field(
+        default=False,
+        description="Allow webhook URLs on loopback, private or link-local addresses (SSRF).",
+    )
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    webhook_attempts: int = Field(default=4, ge=1, le=10, description="Tries per delivery.")
+    webhook_backoff_seconds: float = Field(
+        default=0.5, ge=0, le=60, description="Wait before the second try; doubled after each."
+    )
+    scheduler_enabled: bool = Field(
+        default=True,
+        description="Run due monitors from the API process (in-process jobs) or Celery beat.",
+    )
+    scheduler_tick_seconds: float = Field(default=30.0, gt=0, le=3600)
+
+
 class Settings(BaseSettings):
     """Everything the service can be told, grouped by domain."""
 
@@ -675,6 +714,7 @@ class Settings(BaseSettings):
     serving: ServingSettings = Field(default_factory=ServingSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     visualization: VisualizationSettings = Field(default_factory=VisualizationSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
     @property
     def database_url(self) -> str:

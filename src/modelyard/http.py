@@ -23,6 +23,7 @@ from modelyard.errors import error_response
 from modelyard.logs import redact_path, request_id_var
 
 __all__ = [
+    "BODY_LIMIT_KEY",
     "REQUEST_ID_HEADER",
     "HttpMetrics",
     "KeepAliveLimit",
@@ -158,6 +159,10 @@ class KeepAliveLimit:
         return False
 
 
+# The key in a request's scope state under which a route raises its body limit.
+BODY_LIMIT_KEY = "max_body_bytes"
+
+
 class _BodyTooLarge(StarletteHTTPException):
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"Request body is larger than {limit} bytes")
@@ -206,22 +211,22 @@ class RequestMiddleware:
             await send(message)
 
         declared = _header(scope, b"content-length")
-        declared_too_large = (
-            declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes
-        )
         received = 0
 
         # Raised when the app reads the body, after routing, so the error takes the matched
-        # route's shape; a route that never reads the body never pays for it.
+        # route's shape; a route that never reads the body never pays for it. A route that
+        # takes larger uploads (feedback files) sets its own limit in the scope's state
+        # (``BODY_LIMIT_KEY``) before it reads.
         async def limited_receive() -> Message:
             nonlocal received
-            if declared_too_large:
-                raise _BodyTooLarge(self.max_body_bytes)
+            limit = scope["state"].get(BODY_LIMIT_KEY, self.max_body_bytes)
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                raise _BodyTooLarge(limit)
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise _BodyTooLarge(self.max_body_bytes)
+                if received > limit:
+                    raise _BodyTooLarge(limit)
             return message
 
         try:

@@ -5,6 +5,13 @@ from modelyard.db import Base
 from modelyard.evaluation.models import ConfusionMatrixRecord
 from modelyard.jobs.models import Job
 from modelyard.kv import EphemeralValue
+from modelyard.monitoring.models import (
+    FeedbackLabel,
+    Monitor,
+    MonitorEvaluation,
+    PerformanceWindow,
+    WebhookDelivery,
+)
 from modelyard.registry.models import ModelAlias, ModelVersion, RegisteredModel
 from modelyard.serving.models import PredictionLog
 from modelyard.training.models import Dataset, Experiment, TrainingRun
@@ -17,13 +24,18 @@ __all__ = [
     "Dataset",
     "EphemeralValue",
     "Experiment",
+    "FeedbackLabel",
     "Job",
     "ModelAlias",
     "ModelVersion",
+    "Monitor",
+    "MonitorEvaluation",
+    "PerformanceWindow",
     "PredictionLog",
     "Projection",
     "ProjectionConfig",
     "RegisteredModel",
     "TrainingRun",
     "User",
+    "WebhookDelivery",
 ]

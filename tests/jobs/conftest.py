@@ -73,6 +73,9 @@ def _worker_env(settings: Settings) -> dict[str, str]:
             # The worker compiles UMAP at start (in a background thread) into the cache the
             # suite keeps between runs.
             "MODELYARD_VISUALIZATION_NUMBA_CACHE_DIR": str(NUMBA_CACHE),
+            # Monitor webhooks go to the tests' own server on the loopback address.
+            "MODELYARD_MONITORING_ALLOW_PRIVATE_WEBHOOKS": "true",
+            "MODELYARD_MONITORING_WEBHOOK_BACKOFF_SECONDS": "0.05",
         }
     )
     return env

@@ -33,7 +33,11 @@ JobBody = Callable[[JobContext], dict[str, Any] | None]
 
 # The package's own task modules, imported by every executor and worker. A domain that
 # gains background jobs adds its ``modelyard.<domain>.tasks`` here.
-TASK_MODULES: tuple[str, ...] = ("modelyard.training.tasks", "modelyard.visualization.tasks")
+TASK_MODULES: tuple[str, ...] = (
+    "modelyard.training.tasks",
+    "modelyard.visualization.tasks",
+    "modelyard.monitoring.tasks",
+)
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,15 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from modelyard.web.pages import account, admin, evaluation, models, projections, training
+from modelyard.web.pages import (
+    account,
+    admin,
+    evaluation,
+    models,
+    monitoring,
+    projections,
+    training,
+)
 
 __all__ = ["PREFIX", "install"]
 
@@ -24,7 +32,7 @@ def install(app: FastAPI, secret_key: str) -> None:
     """Add the pages, their static files, and a redirect from ``/`` to the dashboard."""
     app.state.web_secret = secret_key
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="web-static")
-    for module in (evaluation, projections, models, training, admin, account):
+    for module in (evaluation, projections, monitoring, models, training, admin, account):
         # account last: it ends with the catch-all page for unknown addresses.
         app.include_router(module.router, prefix=PREFIX, include_in_schema=False)
 
