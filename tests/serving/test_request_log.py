@@ -140,12 +140,13 @@ def test_the_writer_writes_a_short_batch_when_flush_ms_has_passed(
     database: Database = client.app.state.database  # type: ignore[attr-defined]
     first, second = log_entries(client, alice, 2)
     writer = CountingWriter(database, flush_rows=10, flush_ms=200)
+    queued = time.monotonic()
+    # Both queued before the writer starts, so however the threads are scheduled they are
+    # one batch: fewer than flush_rows and nothing waits on them, so only the timer writes it.
+    writer.submit(first)
+    writer.submit(second)
     writer.start()
     try:
-        queued = time.monotonic()
-        writer.submit(first)
-        writer.submit(second)
-        # Fewer than flush_rows and nothing waits on them: only the timer writes them.
         writer.wait_for_rows(2)
         waited = time.monotonic() - queued
     finally:
