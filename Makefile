@@ -4,10 +4,16 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# The scale-out test run: PostgreSQL + Celery workers on Redis (database 15 is the tests' own).
+# The suite runs in TEST_WORKERS processes (pytest-xdist, a test file per worker at a time):
+# most of its time is spent waiting on child servers, workers and the database.
+TEST_WORKERS ?= 2
+# The scale-out test run: PostgreSQL + Celery workers on Redis. xdist worker N uses its own
+# database <name>_gwN (created from TEST_DATABASE_URL's) and Redis database 8+N (8-15 are the
+# tests' own, so at most 8 workers).
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
-TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/8
 PYTEST_ARGS ?=
+PYTEST_PARALLEL := $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile,)
 
 .PHONY: serve worker migrate test test-scaleout test-all fmt lint typecheck docs check migration lock clean
 
@@ -36,12 +42,12 @@ worker: $(VENV)/.installed-serve  ## a Celery worker (needs MODELYARD_BROKER_URL
 migrate: $(VENV)/.installed-serve
 	$(BIN)/modelyard migrate
 
-test: $(VENV)/.installed-dev  ## the whole suite on the embedded defaults
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(VENV)/.installed-dev  ## the whole suite on the embedded defaults (TEST_WORKERS=1: one process)
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 test-scaleout: $(VENV)/.installed-dev  ## the whole suite on PostgreSQL + Celery/Redis
 	MODELYARD_TEST_DATABASE_URL=$(TEST_DATABASE_URL) MODELYARD_TEST_BROKER_URL=$(TEST_BROKER_URL) \
-		$(BIN)/python -m pytest $(PYTEST_ARGS)
+		$(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 test-all: test test-scaleout
 

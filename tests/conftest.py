@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import create_engine, make_url, text
 
 from modelyard.app import create_app
 from modelyard.config import (
@@ -30,12 +30,59 @@ from modelyard.db import Database
 from modelyard.migrate import upgrade
 from modelyard.models import Base
 
-TEST_DATABASE_URL = os.environ.get("MODELYARD_TEST_DATABASE_URL") or None
-TEST_BROKER_URL = os.environ.get("MODELYARD_TEST_BROKER_URL") or None
+# pytest-xdist names each worker process gw0, gw1, ...; a run without it is one process.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+XDIST_WORKER_INDEX = int(XDIST_WORKER.removeprefix("gw")) if XDIST_WORKER else 0
+
+
+def _per_worker_database_url(configured: str | None) -> str | None:
+    """The configured PostgreSQL database, or under xdist its worker's own ``<name>_gwN``: the
+    tests empty every table after each test, which must not reach another worker's rows."""
+    if configured is None or XDIST_WORKER is None:
+        return configured
+    url = make_url(configured)
+    return url.set(database=f"{url.database}_{XDIST_WORKER}").render_as_string(hide_password=False)
+
+
+def _per_worker_broker_url(configured: str | None) -> str | None:
+    """The configured Redis database number, or under xdist that number plus the worker's index
+    (gw1 of ``redis://host/8`` uses database 9): the app's keys have one fixed prefix, so two
+    workers sharing a database would read each other's cache, limits and results."""
+    if configured is None or XDIST_WORKER is None:
+        return configured
+    base, _, number = configured.rpartition("/")
+    if not number.isdigit():
+        raise pytest.UsageError(
+            f"MODELYARD_TEST_BROKER_URL must end in a Redis database number: {configured}"
+        )
+    return f"{base}/{int(number) + XDIST_WORKER_INDEX}"
+
+
+CONFIGURED_DATABASE_URL = os.environ.get("MODELYARD_TEST_DATABASE_URL") or None
+TEST_DATABASE_URL = _per_worker_database_url(CONFIGURED_DATABASE_URL)
+TEST_BROKER_URL = _per_worker_broker_url(os.environ.get("MODELYARD_TEST_BROKER_URL") or None)
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 TEST_TASK_MODULES = ["tests.jobs.tasks"]
 # numba's compiled umap-learn code, kept between runs so only the first run compiles it.
 NUMBA_CACHE = Path(__file__).resolve().parents[1] / ".cache" / "numba"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Create this worker's PostgreSQL database (from the configured one) if it is missing."""
+    if CONFIGURED_DATABASE_URL is None or TEST_DATABASE_URL == CONFIGURED_DATABASE_URL:
+        return
+    assert TEST_DATABASE_URL is not None
+    name = make_url(TEST_DATABASE_URL).database
+    engine = create_engine(CONFIGURED_DATABASE_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if exists is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
 
 
 def pytest_report_header(config: pytest.Config) -> str:

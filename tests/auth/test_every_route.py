@@ -1,37 +1,203 @@
-"""Every route that needs credentials, against every kind of bad credential."""
+"""Every route of the app, enumerated from ``app.routes``, against missing and bad credentials.
+
+A route needs credentials unless it is in ``OPEN``, an explicit allow-list that says why each is
+open: a new route is checked the day it is added, and one that forgets its credentials fails
+here (``test_a_route_without_credentials_is_found`` shows it). The dashboard's pages (/ui) have
+tests/web/test_every_page.py.
+"""
 
 from __future__ import annotations
 
+import base64
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any, get_args
 
 import jwt
 import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from modelyard.auth.dependencies import require_admin
 from modelyard.auth.security import Security
+from modelyard.compat.pycm_api import BasicAdmin
+from modelyard.web import PREFIX
 from tests.conftest import TEST_SECRET
-from tests.helpers import Account, access_claims, make_admin, sign_up
+from tests.evaluation.test_pycm_api_compat import API_KEY_ROUTES
+from tests.helpers import Account, access_claims, every_route, make_admin, sign_up
 
-# (method, path) of every route behind credentials; {id} is filled with a real object id.
-PROTECTED = [
-    ("GET", "/api/v1/users/me"),
-    ("GET", "/api/v1/api-keys"),
-    ("POST", "/api/v1/api-keys"),
-    ("DELETE", "/api/v1/api-keys/{id}"),
-    ("GET", "/api/v1/jobs"),
-    ("GET", "/api/v1/jobs/{job}"),
-    ("POST", "/api/v1/jobs/{job}/cancel"),
-    ("GET", "/api/v1/admin/users"),
-    ("GET", "/api/v1/admin/users/{id}"),
-    ("PATCH", "/api/v1/admin/users/{id}"),
-    ("DELETE", "/api/v1/admin/users/{id}"),
-    ("PUT", "/toggle-user-permission/{id}/1"),
-    ("DELETE", "/remove-user/{id}"),
-]
-ADMIN_ONLY = [
-    route for route in PROTECTED if "/admin/" in route[1] or not route[1].startswith("/api")
-]
+Route = tuple[str, str]  # (method, path template)
+
+OPEN: dict[Route, str] = {
+    ("GET", "/"): "sends a browser to the dashboard",
+    ("GET", "/openapi.json"): "the API's own description",
+    ("GET", "/docs"): "the API's documentation page",
+    ("GET", "/docs/oauth2-redirect"): "part of the documentation page",
+    ("GET", "/redoc"): "the API's documentation page",
+    ("GET", "/api/v1/health/live"): "probes of the orchestrator",
+    ("GET", "/api/v1/health/ready"): "probes of the orchestrator",
+    ("GET", "/metrics"): "scraped by Prometheus",
+    ("GET", "/v2"): "Open Inference Protocol: server metadata",
+    ("GET", "/v2/health/live"): "Open Inference Protocol: health",
+    ("GET", "/v2/health/ready"): "Open Inference Protocol: health",
+    ("POST", "/api/v1/users"): "sign up",
+    ("POST", "/api/v1/auth/token"): "sign in",
+    ("POST", "/sign_up/"): "pycm-api: sign up",
+    ("POST", "/sign_in/"): "pycm-api: sign in",
+    ("POST", "/register-user"): "ml_api: sign up",
+    ("POST", "/token"): "ml_api: sign in",
+    ("GET", "/token_status/{token}"): "ml_api: the token to check is the path",
+    ("GET", "/custom_classifier/health-check"): "custom classifier: health",
+    ("GET", "/visualization/health"): "hydro visualization: health",
+}
+# pycm-api's credential is an ``api_key`` field of the request: a missing one is FastAPI's 422
+# and a wrong one pycm-api's 404, checked by test_pycm_api_compat.py::test_an_invalid_api_key.
+KEY_IN_REQUEST: set[Route] = {(method, path) for method, path, _ in API_KEY_ROUTES}
+# pycm-api's admin listings take HTTP Basic credentials of an admin (401 for anyone else).
+BASIC_AUTH: set[Route] = {("GET", "/users/"), ("GET", "/cms/")}
+# Routes that read their body before the credential: probed with a body they accept.
+VALID_BODIES: dict[Route, dict[str, Any]] = {
+    ("POST", "/api/v1/confusion-matrices"): {"actual": [0, 1], "predicted": [0, 1]},
+    ("PUT", "/api/v1/confusion-matrices/{uid}"): {"actual": [0, 1], "predicted": [0, 1]},
+}
+# Admin routes that check the role in the handler (ml_api answers its own way), not with a
+# dependency the enumeration can see.
+ADMIN_IN_HANDLER: set[Route] = {
+    ("PUT", "/toggle-user-permission/{user_id}/{permission}"),
+    ("DELETE", "/remove-user/{user_id}"),
+}
+
+
+def api_routes(app: FastAPI) -> dict[Route, APIRoute]:
+    """Every (method, path) of the app outside the dashboard, with its route."""
+    found: dict[Route, APIRoute] = {}
+    for path, route in every_route(app):
+        if path.startswith(PREFIX + "/"):
+            continue
+        for method in getattr(route, "methods", None) or ():
+            if method != "HEAD":
+                found[(method, path)] = route
+    return found
+
+
+def protected_routes(app: FastAPI) -> list[Route]:
+    return sorted(route for route in api_routes(app) if route not in OPEN)
+
+
+def header_routes(app: FastAPI) -> list[Route]:
+    """The protected routes that take ``Authorization: Bearer`` or ``X-API-Key``."""
+    return [
+        route
+        for route in protected_routes(app)
+        if route not in KEY_IN_REQUEST and route not in BASIC_AUTH
+    ]
+
+
+def admin_routes(app: FastAPI) -> list[Route]:
+    admin_checks = {require_admin, get_args(BasicAdmin)[1].dependency}
+    return sorted(
+        key
+        for key, route in api_routes(app).items()
+        if key in ADMIN_IN_HANDLER or _dependency_calls(route) & admin_checks
+    )
+
+
+def _dependency_calls(route: APIRoute) -> set[Any]:
+    # Starlette's own routes (the documentation pages) have no dependencies.
+    calls: set[Any] = set()
+    pending = [route.dependant] if isinstance(route, APIRoute) else []
+    while pending:
+        dependant = pending.pop()
+        calls.add(dependant.call)
+        pending.extend(dependant.dependencies)
+    return calls
+
+
+def _fill(path: str, value: object = 1) -> str:
+    return re.sub(r"\{[^}]+\}", str(value), path)
+
+
+def _call(
+    client: TestClient, route: Route, headers: dict[str, str], *, path: str | None = None
+) -> tuple[int, object]:
+    method, template = route
+    body = VALID_BODIES.get(route)
+    if body is None:
+        body = (
+            {"name": "k"}
+            if method == "POST"
+            else ({"is_active": True} if method == "PATCH" else None)
+        )
+    response = client.request(method, path or _fill(template), headers=headers, json=body)
+    try:
+        answer: object = response.json()
+    except ValueError:
+        answer = response.text[:200]
+    return response.status_code, answer
+
+
+def refused(
+    client: TestClient, routes: list[Route], headers: dict[str, str], status: int
+) -> list[Any]:
+    """The routes of ``routes`` that do not answer ``status`` with these credentials, with what
+    they answered instead."""
+    wrong = []
+    for route in routes:
+        answered, body = _call(client, route, headers)
+        if answered != status:
+            wrong.append((route, answered, body))
+    return wrong
+
+
+def test_the_allow_lists_name_real_routes(app: FastAPI) -> None:
+    routes = api_routes(app)
+    named = set(OPEN) | KEY_IN_REQUEST | BASIC_AUTH | set(VALID_BODIES) | ADMIN_IN_HANDLER
+    assert named - set(routes) == set()  # a renamed or removed route leaves its entry behind
+    assert len(header_routes(app)) >= 90  # the enumeration found the app's routes
+
+
+def test_every_route_that_takes_an_api_key_field_is_checked(app: FastAPI) -> None:
+    assert _taking_an_api_key_field(app.openapi()) == KEY_IN_REQUEST
+
+
+def _taking_an_api_key_field(spec: dict[str, Any]) -> set[Route]:
+    """The operations of ``spec`` with an ``api_key`` parameter or body property."""
+    schemas = spec.get("components", {}).get("schemas", {})
+
+    def body_fields(operation: dict[str, Any]) -> set[str]:
+        content = operation.get("requestBody", {}).get("content", {})
+        schema = content.get("application/json", {}).get("schema", {})
+        if "$ref" in schema:
+            schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
+        return set(schema.get("properties", {}))
+
+    return {
+        (method.upper(), path)
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        if "api_key" in {param["name"] for param in operation.get("parameters", [])}
+        or "api_key" in body_fields(operation)
+    }
+
+
+def test_every_protected_route_refuses_a_request_without_credentials(
+    client: TestClient, app: FastAPI
+) -> None:
+    assert refused(client, header_routes(app), {}, 401) == []
+    assert refused(client, sorted(BASIC_AUTH), {}, 401) == []
+
+
+def test_a_route_without_credentials_is_found(client: TestClient, app: FastAPI) -> None:
+    @app.get("/api/v1/forgotten")
+    def forgotten() -> dict[str, str]:
+        """A route whose author forgot the credential dependency."""
+        return {"secret": "data"}
+
+    assert ("GET", "/api/v1/forgotten") in header_routes(app)
+    wrong = refused(client, header_routes(app), {}, 401)
+    assert wrong == [(("GET", "/api/v1/forgotten"), 200, {"secret": "data"})]
 
 
 def _token(claims: dict[str, object], key: str | None, algorithm: str) -> str:
@@ -84,56 +250,47 @@ BAD_CREDENTIALS: dict[str, tuple[BadCredential, int]] = {
 }
 
 
-def _fill(path: str, user_id: int, job_id: str) -> str:
-    return path.replace("{id}", str(user_id)).replace("{job}", job_id)
-
-
-def _call(
-    client: TestClient, method: str, path: str, headers: dict[str, str]
-) -> tuple[int, object]:
-    body = (
-        {"name": "k"} if method == "POST" else ({"is_active": True} if method == "PATCH" else None)
-    )
-    response = client.request(method, path, headers=headers, json=body)
-    return response.status_code, response.json() if response.content else None
-
-
 @pytest.fixture
 def victim(client: TestClient) -> Account:
     return sign_up(client, "victim@example.com")
 
 
 @pytest.mark.parametrize("credential", list(BAD_CREDENTIALS))
-@pytest.mark.parametrize(("method", "path"), PROTECTED)
 def test_bad_credentials_are_refused_everywhere(
-    client: TestClient, victim: Account, credential: str, method: str, path: str
+    client: TestClient, app: FastAPI, victim: Account, credential: str
 ) -> None:
     make_credential, expected = BAD_CREDENTIALS[credential]
     headers = make_credential(client, victim)
-    status, body = _call(client, method, _fill(path, victim.id, "0" * 32), headers)
-    assert status == expected, body
-    assert victim.id and client.get("/api/v1/users/me", headers=victim.headers).status_code == 200
+    routes = header_routes(app) + sorted(BASIC_AUTH)
+    assert refused(client, routes, headers, expected) == []
+    assert client.get("/api/v1/users/me", headers=victim.headers).status_code == 200
 
 
-@pytest.mark.parametrize(("method", "path"), PROTECTED)
-def test_a_disabled_user_is_refused_everywhere(client: TestClient, method: str, path: str) -> None:
+def test_a_disabled_user_is_refused_everywhere(client: TestClient, app: FastAPI) -> None:
     admin = make_admin(client)
     user = sign_up(client, "disabled@example.com")
     key = client.post("/api/v1/api-keys", json={"name": "k"}, headers=user.headers).json()["key"]
     client.patch(f"/api/v1/admin/users/{user.id}", json={"is_active": False}, headers=admin.headers)
     for headers in (user.headers, {"X-API-Key": key}):
-        status, body = _call(client, method, _fill(path, admin.id, "0" * 32), headers)
-        assert status == 403, body
+        assert refused(client, header_routes(app), headers, 403) == []
+    basic = {"Authorization": _basic(user.login, user.password)}
+    assert refused(client, sorted(BASIC_AUTH), basic, 403) == []
 
 
-@pytest.mark.parametrize(("method", "path"), ADMIN_ONLY)
-def test_non_admins_get_403_on_every_admin_route(
-    client: TestClient, victim: Account, method: str, path: str
+def test_non_admins_are_refused_on_every_admin_route(
+    client: TestClient, app: FastAPI, victim: Account
 ) -> None:
+    routes = admin_routes(app)
+    assert {route for route in api_routes(app) if "/admin/" in route[1]} <= set(routes)
     user = sign_up(client, "plain@example.com")
-    status, body = _call(client, method, _fill(path, victim.id, "0" * 32), user.headers)
-    assert status == 403, body
+    assert refused(client, [r for r in routes if r not in BASIC_AUTH], user.headers, 403) == []
+    basic = {"Authorization": _basic(user.login, user.password)}
+    assert refused(client, [r for r in routes if r in BASIC_AUTH], basic, 401) == []
     assert client.get("/api/v1/users/me", headers=victim.headers).status_code == 200
+
+
+def _basic(login: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode()
 
 
 def test_unknown_accounts_cost_one_password_verification(
@@ -157,16 +314,37 @@ def test_unknown_accounts_cost_one_password_verification(
 HUGE = 2**64  # more than any 64-bit id column holds
 
 
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [route for route in PROTECTED if "{id}" in route[1]],
-)
-def test_ids_too_large_for_the_database_are_422_not_500(
-    client: TestClient, method: str, path: str
-) -> None:
+def _int_path_params(route: APIRoute) -> set[str]:
+    if not isinstance(route, APIRoute):
+        return set()
+    return {
+        param.name for param in route.dependant.path_params if param.field_info.annotation is int
+    }
+
+
+def _fill_ids(template: str, huge: set[str]) -> str:
+    """``template`` with HUGE for the parameters in ``huge`` and 1 for the others."""
+
+    def value(match: re.Match[str]) -> str:
+        return str(HUGE) if match.group(1) in huge else "1"
+
+    return re.sub(r"\{([^}:]+)(:[a-z]+)?\}", value, template)
+
+
+def test_ids_too_large_for_the_database_are_422_not_500(client: TestClient, app: FastAPI) -> None:
     admin = make_admin(client)
-    status, body = _call(client, method, path.replace("{id}", str(HUGE)), admin.headers)
-    assert status == 422, body
+    wrong, checked = [], 0
+    for (method, template), route in sorted(api_routes(app).items()):
+        huge = _int_path_params(route)
+        if not huge or (method, template) not in header_routes(app):
+            continue
+        path = _fill_ids(template, huge)
+        checked += 1
+        status, body = _call(client, (method, template), admin.headers, path=path)
+        if status != 422:
+            wrong.append((method, template, status, body))
+    assert wrong == []
+    assert checked >= 7  # the users', keys' and datasets' ids at least
 
 
 @pytest.mark.parametrize("path", ["/api/v1/admin/users", "/api/v1/jobs"])

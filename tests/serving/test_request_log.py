@@ -7,9 +7,12 @@ import time
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
-from modelyard.db import Database
+from modelyard.db import Database, utcnow
+from modelyard.registry.models import ModelVersion
 from modelyard.serving.log import RequestLogWriter
+from modelyard.serving.models import PredictionLog
 from tests.helpers import Account
 from tests.registry.factories import register_ok, skops_classifier
 
@@ -61,28 +64,107 @@ def test_every_prediction_is_logged_and_can_be_filtered(
     assert client.get("/api/v1/models/m/requests", headers=bob.headers).status_code == 404
 
 
-def test_the_writer_batches_flushes_on_time_and_on_stop(migrated_database: Database) -> None:
-    written: list[int] = []
-    lock = threading.Lock()
+class CountingWriter(RequestLogWriter):
+    """The real writer; each transaction it commits is also counted (its rows), and waiting
+    tests are woken: the database write itself is the writer's own."""
 
-    class Recording(RequestLogWriter):
-        def _write(self, batch: list[dict[str, Any]]) -> None:
-            with lock:
-                if batch:
-                    written.append(len(batch))
+    def __init__(self, database: Database, **limits: int) -> None:
+        super().__init__(database, queue_size=100, **limits)
+        self.batches: list[int] = []
+        self._committed = threading.Condition()
 
-    writer = Recording(migrated_database, queue_size=100, flush_rows=3, flush_ms=50)
+    def _insert(self, rows: list[dict[str, Any]]) -> None:
+        super()._insert(rows)
+        with self._committed:
+            self.batches.append(len(rows))
+            self._committed.notify_all()
+
+    def wait_for_rows(self, count: int, timeout: float = 30.0) -> None:
+        with self._committed:
+            assert self._committed.wait_for(lambda: sum(self.batches) >= count, timeout)
+
+
+def log_entries(client: TestClient, owner: Account, count: int) -> list[dict[str, Any]]:
+    """``count`` log entries of a registered model's version, as the serving core makes them."""
+    register_ok(client, owner, "m", skops_classifier(2))
+    database: Database = client.app.state.database  # type: ignore[attr-defined]
+    with database.session() as session:
+        version = session.scalars(select(ModelVersion)).one()
+    return [
+        {
+            "predict_id": f"entry-{index}",
+            "model_id": version.model_id,
+            "version_id": version.id,
+            "model_name": "m",
+            "version": version.version,
+            "user_id": owner.id,
+            "source": "native",
+            "status": 200,
+            "error": None,
+            "n_rows": 1,
+            "input": {"X": [[index, 0]]},
+            "output": {"predictions": [index % 2]},
+            "latency_ms": 1.0,
+            "created_at": utcnow(),
+        }
+        for index in range(count)
+    ]
+
+
+def logged_ids(database: Database) -> list[str]:
+    with database.session() as session:
+        return list(session.scalars(select(PredictionLog.predict_id).order_by(PredictionLog.id)))
+
+
+def test_the_writer_writes_a_backlog_in_batches_of_flush_rows(
+    client: TestClient, alice: Account
+) -> None:
+    database: Database = client.app.state.database  # type: ignore[attr-defined]
+    entries = log_entries(client, alice, 7)
+    # A timer that never fires in this test: only the batch size decides.
+    writer = CountingWriter(database, flush_rows=3, flush_ms=600_000)
+    for entry in entries:  # queued before the writer starts: one backlog of 7
+        writer.submit(entry)
     writer.start()
-    for index in range(7):
-        writer.submit({"predict_id": str(index)})
-    deadline = time.monotonic() + 5
-    while sum(written) < 7 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert written == [3, 3, 1]  # two full batches, then the rest when 50 ms had passed
+    try:
+        writer.wait_for_rows(7)
+    finally:
+        writer.stop()
+    assert writer.batches == [3, 3, 1]
+    assert logged_ids(database) == [entry["predict_id"] for entry in entries]
 
-    writer.submit({"predict_id": "last"})
+
+def test_the_writer_writes_a_short_batch_when_flush_ms_has_passed(
+    client: TestClient, alice: Account
+) -> None:
+    database: Database = client.app.state.database  # type: ignore[attr-defined]
+    first, second = log_entries(client, alice, 2)
+    writer = CountingWriter(database, flush_rows=10, flush_ms=200)
+    queued = time.monotonic()
+    # Both queued before the writer starts, so however the threads are scheduled they are
+    # one batch: fewer than flush_rows and nothing waits on them, so only the timer writes it.
+    writer.submit(first)
+    writer.submit(second)
+    writer.start()
+    try:
+        writer.wait_for_rows(2)
+        waited = time.monotonic() - queued
+    finally:
+        writer.stop()
+    assert writer.batches == [2]
+    assert waited >= 0.2
+    assert logged_ids(database) == ["entry-0", "entry-1"]
+
+
+def test_stopping_the_writer_writes_what_is_queued(client: TestClient, alice: Account) -> None:
+    database: Database = client.app.state.database  # type: ignore[attr-defined]
+    (entry,) = log_entries(client, alice, 1)
+    writer = CountingWriter(database, flush_rows=10, flush_ms=600_000)
+    writer.start()
+    writer.submit(entry)
     writer.stop()
-    assert written[-1] == 1
+    assert writer.batches == [1]
+    assert logged_ids(database) == ["entry-0"]
 
 
 def test_a_full_queue_drops_instead_of_blocking(migrated_database: Database) -> None:
