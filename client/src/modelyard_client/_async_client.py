@@ -7,7 +7,7 @@ import asyncio
 import io
 import os
 import tempfile
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -1176,6 +1176,130 @@ class AsyncClient:
         content = await self.download_projection_data(projection_id)
         assert isinstance(content, bytes)
         return pd.read_parquet(io.BytesIO(content))
+
+    # -- monitoring ----------------------------------------------------------------------
+
+    @operation("POST", f"{API}/models/{{name}}/feedback")
+    async def give_feedback(
+        self,
+        name: str,
+        labels: Sequence[Mapping[str, Any]],
+        *,
+        skip_unknown: bool = False,
+        owner_id: int | None = None,
+    ) -> dict[str, Any]:
+        """The right answers of logged predictions: ``[{"predict_id", "label", "row"?}]``
+        (``row``: the row of a multi-row request). One label refused stores none of them,
+        unless ``skip_unknown`` (unknown predict ids are then skipped and named)."""
+        params = _params(owner_id=owner_id, unknown="skip" if skip_unknown else None)
+        result: dict[str, Any] = await self._request(
+            "POST", f"{API}/models/{_segment(name)}/feedback", params=params, json=list(labels)
+        )
+        return result
+
+    @operation("POST", f"{API}/models/{{name}}/feedback/upload")
+    async def upload_feedback(
+        self,
+        name: str,
+        source: str | Path | bytes,
+        *,
+        skip_unknown: bool = False,
+        owner_id: int | None = None,
+    ) -> dict[str, Any]:
+        """The right answers from a CSV or parquet file (columns ``predict_id``, ``label`` and
+        optionally ``row``): its path or its bytes."""
+        path = Path(source) if isinstance(source, str | Path) else None
+        content = path.read_bytes() if path is not None else bytes(source)  # type: ignore[arg-type]
+        filename = path.name if path is not None else "feedback.csv"
+        params = _params(owner_id=owner_id, unknown="skip" if skip_unknown else None)
+        files = [("file", (filename, content, "application/octet-stream"))]
+        result: dict[str, Any] = await self._request(
+            "POST", f"{API}/models/{_segment(name)}/feedback/upload", params=params, files=files
+        )
+        return result
+
+    @operation("GET", f"{API}/models/{{name}}/versions/{{version}}/performance")
+    async def performance(
+        self, name: str, version: int | str = "latest", **query: Any
+    ) -> dict[str, Any]:
+        """Realized (and, with ``estimate=True``, estimated) performance per window:
+        ``window`` ("hour", "day", "week"), ``since``, ``until``, ``owner_id``."""
+        result: dict[str, Any] = await self._request(
+            "GET",
+            f"{API}/models/{_segment(name)}/versions/{_segment(version)}/performance",
+            params=_params(**query),
+        )
+        return result
+
+    @operation("GET", f"{API}/models/{{name}}/versions/{{version}}/drift")
+    async def drift(self, name: str, version: int | str = "latest", **query: Any) -> dict[str, Any]:
+        """Drift per feature and window against the training sample (or ``reference_start``'s
+        window); thresholds (``ks``, ``wasserstein``, ``psi``, ...) as the server names them."""
+        result: dict[str, Any] = await self._request(
+            "GET",
+            f"{API}/models/{_segment(name)}/versions/{_segment(version)}/drift",
+            params=_params(**query),
+        )
+        return result
+
+    @operation("POST", f"{API}/monitors")
+    async def create_monitor(
+        self, name: str, model: str, check: Mapping[str, Any], **fields: Any
+    ) -> dict[str, Any]:
+        """A monitor: ``check`` (``{"kind", "threshold"}``) on a model's version, evaluated on
+        a schedule; ``fields``: ``version``, ``window``, ``interval_seconds``, ``min_samples``,
+        ``quiet_seconds``, ``webhook_url``, ``webhook_secret``, ``owner_id``."""
+        body = {"name": name, "model": model, "check": dict(check), **fields}
+        result: dict[str, Any] = await self._request("POST", f"{API}/monitors", json=body)
+        return result
+
+    @operation("GET", f"{API}/monitors")
+    async def list_monitors(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._request("GET", f"{API}/monitors")
+        return result
+
+    @operation("GET", f"{API}/monitors/{{monitor_id}}")
+    async def get_monitor(self, monitor_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request(
+            "GET", f"{API}/monitors/{_segment(monitor_id)}"
+        )
+        return result
+
+    @operation("DELETE", f"{API}/monitors/{{monitor_id}}")
+    async def delete_monitor(self, monitor_id: int) -> None:
+        await self._request("DELETE", f"{API}/monitors/{_segment(monitor_id)}")
+
+    @operation("POST", f"{API}/monitors/{{monitor_id}}/run")
+    async def run_monitor(self, monitor_id: int, *, at: str | None = None) -> dict[str, Any]:
+        """Evaluate a monitor now, as a job (``wait`` follows it), for the window holding
+        ``at`` (an ISO time; default now)."""
+        result: dict[str, Any] = await self._request(
+            "POST", f"{API}/monitors/{_segment(monitor_id)}/run", params=_params(at=at)
+        )
+        return result
+
+    @operation("GET", f"{API}/monitors/{{monitor_id}}/evaluations")
+    async def monitor_evaluations(
+        self, monitor_id: int, *, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._request(
+            "GET",
+            f"{API}/monitors/{_segment(monitor_id)}/evaluations",
+            params=_params(limit=limit),
+        )
+        return result
+
+    @operation("GET", f"{API}/monitors/{{monitor_id}}/deliveries")
+    async def monitor_deliveries(
+        self, monitor_id: int, *, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Every webhook delivery try of a monitor, with its answer."""
+        result: list[dict[str, Any]] = await self._request(
+            "GET",
+            f"{API}/monitors/{_segment(monitor_id)}/deliveries",
+            params=_params(limit=limit),
+        )
+        return result
 
 
 def _pack_folder(folder: Path, archive: Any) -> None:
