@@ -140,7 +140,7 @@ _SINGLE_MODEL_OPTIONS = ("model", "schema", "mode", "config", "public", "owner")
 
 
 def _mlup_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    from modelyard.compat.mlup_config import FLAGS
+    from modelyard.compat.mlup_flags import FLAGS
 
     values = {flag.name: getattr(args, flag.name) for flag in FLAGS}
     values["mode"] = args.mode
@@ -341,7 +341,7 @@ def _json_value(text: str) -> Any:
 
 
 def _add_single_model_options(serve: argparse.ArgumentParser) -> None:
-    from modelyard.compat.mlup_config import FLAGS
+    from modelyard.compat.mlup_flags import FLAGS
 
     group = serve.add_argument_group(
         "one model at the root (mlup)",
