@@ -323,3 +323,22 @@ def test_bad_compressed_bodies_are_refused(
     bomb = gzip.compress(bytes(40 * 1024 * 1024))
     too_big = _post(client, alice, bomb, {"Content-Encoding": "gzip"})
     assert too_big.status_code == 413 and set(too_big.json()) == {"error"}
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
+@pytest.mark.parametrize("shape", [[3_000_000, 0], [2**62, 0], [2**70, 0], [2**31, 4]])
+def test_a_shape_that_carries_no_data_is_refused_before_rows_are_built(
+    client: TestClient, alice: Account, model: dict[str, Any], shape: list[int], binary: bool
+) -> None:
+    # [rows, 0] holds no data whatever its row count, and once made as many empty rows (8 s and
+    # 150 MB for 3,000,000) or a 500 from numpy (2**62); a dimension numpy cannot hold is refused.
+    tensor: dict[str, Any] = {"name": "input-0", "shape": shape, "datatype": "FP32"}
+    if binary:
+        tensor["parameters"] = {"binary_data_size": 0}
+        body = json.dumps({"inputs": [tensor]}).encode()
+        answer = _post(client, alice, body, {HEADER: str(len(body))})
+    else:
+        tensor["data"] = []
+        answer = _post(client, alice, json.dumps({"inputs": [tensor]}).encode())
+    assert answer.status_code in (400, 422), answer.text
+    assert "error" in answer.json()

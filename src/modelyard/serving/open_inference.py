@@ -129,11 +129,15 @@ async def open_inference_context(
 ContextDep = Annotated[InferenceContext, Depends(open_inference_context)]
 
 
+MAX_DIMENSION = 2**31 - 1
+
+
 class TensorIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     name: str = Field(min_length=1, max_length=200)
-    shape: list[Annotated[int, Field(ge=0)]] = Field(min_length=1, max_length=2)
+    # Bounded: a dimension is a count of rows or features, never a size numpy cannot hold.
+    shape: list[Annotated[int, Field(ge=0, le=MAX_DIMENSION)]] = Field(min_length=1, max_length=2)
     datatype: Datatype
     # Absent when the tensor's bytes follow the JSON header (parameters.binary_data_size).
     data: list[Any] | None = None
@@ -308,6 +312,10 @@ def rows_of(inputs: list[_Input], schema: list[Column] | None) -> Any:
     """The core's body for a v2 request: ``{"X": rows}`` or a list of records."""
     if len(inputs) == 1 and len(inputs[0].tensor.shape) == 2:
         n_rows, n_cols = inputs[0].tensor.shape
+        if n_cols == 0:
+            # Refused before its rows are built: [3000000, 0] carries no data, yet would make
+            # as many empty rows.
+            raise BadTensor(f"input {inputs[0].tensor.name!r} has no features (shape [rows, 0])")
         return {"X": _rows(inputs[0].values, n_rows, n_cols)}
     # One tensor per column.
     known = {column.name for column in schema or []}
