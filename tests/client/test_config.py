@@ -44,3 +44,17 @@ def test_no_server_anywhere_is_one_clear_error(own_config: Path) -> None:
         resolve()
     with pytest.raises(ConfigMissing, match="no profile 'nope'"):
         resolve(profile="nope")
+
+
+def test_any_text_in_a_name_or_value_round_trips_through_the_file(own_config: Path) -> None:
+    awkward = 'caf😀 tab\there\nnew line "quoted" back\\slash \x00\x1f\x7f é'
+    write_profile("caf😀", "http://a:1/caf😀", "key\twith\ttabs\nand a newline")
+    write_profile(awkward, awkward, awkward)
+    write_profile("default", "http://b:2", "plain")
+    profiles = read_profiles()
+    assert profiles["caf😀"] == {
+        "url": "http://a:1/caf😀",
+        "api_key": "key\twith\ttabs\nand a newline",
+    }
+    assert profiles[awkward] == {"url": awkward, "api_key": awkward}
+    assert profiles["default"]["api_key"] == "plain"
