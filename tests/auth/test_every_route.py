@@ -51,6 +51,7 @@ OPEN: dict[Route, str] = {
     ("GET", "/token_status/{token}"): "ml_api: the token to check is the path",
     ("GET", "/custom_classifier/health-check"): "custom classifier: health",
     ("GET", "/visualization/health"): "hydro visualization: health",
+    ("GET", "/favicon.ico"): "the browser's tab icon (no data)",
 }
 # pycm-api's credential is an ``api_key`` field of the request: a missing one is FastAPI's 422
 # and a wrong one pycm-api's 404, checked by test_pycm_api_compat.py::test_an_invalid_api_key.

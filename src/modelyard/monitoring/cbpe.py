@@ -12,10 +12,10 @@ window comes depends on its size (the binomial spread of the realized accuracy).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.isotonic import IsotonicRegression
 
 __all__ = ["Calibration", "expected_matrix", "fit_calibration"]
 
@@ -27,7 +27,7 @@ MIN_CALIBRATION_ROWS = 30
 class Calibration:
     """One isotonic map per class, or None: that class's probabilities are kept."""
 
-    maps: list[IsotonicRegression | None]
+    maps: list[Any]  # sklearn's IsotonicRegression, fitted, or None
 
     def apply(self, probabilities: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         calibrated = probabilities.copy()
@@ -45,13 +45,15 @@ def fit_calibration(
 ) -> Calibration:
     """Calibrate each class on labelled rows (``labels``: class indexes)."""
     k = probabilities.shape[1]
-    maps: list[IsotonicRegression | None] = [None] * k
+    maps: list[Any] = [None] * k
     if len(labels) < MIN_CALIBRATION_ROWS:
         return Calibration(maps)
     for column in range(k):
         outcome = (labels == column).astype(np.float64)
         if outcome.min() == outcome.max():
             continue  # one outcome only: nothing to learn
+        from sklearn.isotonic import IsotonicRegression  # imported when first needed
+
         fitted = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
         fitted.fit(probabilities[:, column], outcome)
         maps[column] = fitted

@@ -24,8 +24,9 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
-from scipy.spatial import distance
+
+# scipy is imported inside the tests that use it: the app imports this module at start, where
+# scipy would cost a third of a second and tens of MB that no request may ever need.
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -76,15 +77,21 @@ def _counts(values: npt.NDArray[Any], keys: npt.NDArray[Any]) -> npt.NDArray[np.
 
 
 def ks(reference: npt.NDArray[np.float64], current: npt.NDArray[np.float64]) -> float:
+    from scipy import stats
+
     return float(stats.ks_2samp(reference, current)[1])
 
 
 def wasserstein_norm(reference: npt.NDArray[np.float64], current: npt.NDArray[np.float64]) -> float:
+    from scipy import stats
+
     norm = max(float(np.std(reference)), 0.001)
     return float(stats.wasserstein_distance(reference, current)) / norm
 
 
 def chi_square(reference: npt.NDArray[Any], current: npt.NDArray[Any]) -> float:
+    from scipy import stats
+
     keys = np.union1d(reference, current)
     expected = _counts(reference, keys) * (len(current) / len(reference))
     # A value the reference never had expects 0 rows: an infinite statistic, p = 0 (drift),
@@ -94,6 +101,8 @@ def chi_square(reference: npt.NDArray[Any], current: npt.NDArray[Any]) -> float:
 
 
 def z_test(reference: npt.NDArray[Any], current: npt.NDArray[Any]) -> float:
+    from scipy import stats
+
     keys = np.union1d(reference, current)
     if len(keys) == 1:
         return 1.0
@@ -138,6 +147,8 @@ def binned(
 
 
 def jensen_shannon(reference: npt.NDArray[Any], current: npt.NDArray[Any], kind: Kind) -> float:
+    from scipy.spatial import distance
+
     ref, cur = binned(reference, current, kind, fill_zeroes=False)
     return float(distance.jensenshannon(ref, cur))
 
