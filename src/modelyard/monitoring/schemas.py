@@ -25,7 +25,8 @@ __all__ = [
 
 WindowKind = Literal["hour", "day", "week"]
 PredictId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Label = Annotated[str, StringConstraints(max_length=200)] | int | float | bool
+MAX_LABEL_LENGTH = 200
+Label = Annotated[str, StringConstraints(max_length=MAX_LABEL_LENGTH)] | int | float | bool
 
 
 class FeedbackItem(BaseModel):
