@@ -112,9 +112,9 @@ async def post_feedback(
 )
 async def upload_feedback(
     name: ModelName,
-    upload: UploadDep,
-    session: SessionDep,
     user: CurrentUser,
+    upload: UploadDep,  # depends on CurrentUser: nobody's body is read before they are known
+    session: SessionDep,
     settings: MonitoringSettingsDep,
     skip_unknown: SkipUnknown,
     owner_id: OwnerId = None,
