@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.types import Message, Receive, Scope, Send
 
 from modelyard.config import HttpSettings, MonitoringSettings, ServingSettings, Settings
 from modelyard.db import Database
@@ -50,3 +51,30 @@ def test_an_upload_above_the_server_limit_but_within_its_own_is_taken(
     items = [{"predict_id": p, "row": r, "label": 1} for p, r in labels]
     refused = client.post("/api/v1/models/m/feedback", json=items, headers=alice.headers)
     assert refused.status_code == 413
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer not-a-key"])
+def test_an_unauthenticated_upload_is_refused_before_its_body_is_read(
+    client: TestClient, authorization: str | None
+) -> None:
+    client.app.state.settings.monitoring.max_feedback_upload_bytes = 2 * 1024 * 1024  # type: ignore[attr-defined]
+    received = [0]
+
+    async def counting(scope: Scope, receive: Receive, send: Send) -> None:
+        async def counted_receive() -> Message:
+            message = await receive()
+            received[0] += len(message.get("body", b""))
+            return message
+
+        await client.app(scope, counted_receive, send)
+
+    headers = {"Content-Type": "text/csv"}
+    if authorization:
+        headers["Authorization"] = authorization
+    body = b"predict_id,label\n" + b"x,1\n" * 1_000_000  # 4 MB: past the upload limit too
+    # The fixture's client ran the app's start-up; this one only counts what the app reads.
+    response = TestClient(counting).post(
+        "/api/v1/models/m/feedback/upload", content=body, headers=headers
+    )
+    assert response.status_code == 401, response.text[:300]
+    assert received[0] <= 65536  # the server's own limit, not the upload's

@@ -8,6 +8,7 @@ from typing import IO, Annotated, Literal
 
 from fastapi import Depends, Query, Request
 
+from modelyard.auth.dependencies import CurrentUser
 from modelyard.config import MonitoringSettings, Settings
 from modelyard.http import BODY_LIMIT_KEY
 from modelyard.monitoring.exceptions import FeedbackTooLarge, InvalidFeedbackFile
@@ -51,10 +52,14 @@ class Upload:
 
 
 async def spooled_upload(
-    request: Request, settings: MonitoringSettingsDep
+    request: Request, settings: MonitoringSettingsDep, _user: CurrentUser
 ) -> AsyncIterator[Upload]:
     """The body of a feedback upload, read in chunks under the upload limit: a raw CSV or
-    parquet body, or the ``file`` field of a multipart form."""
+    parquet body, or the ``file`` field of a multipart form.
+
+    The caller is authenticated first (``CurrentUser`` is a dependency of this one): the
+    raised body limit is for known users only, an anonymous body is never read.
+    """
     limit = settings.max_feedback_upload_bytes
     request.scope["state"][BODY_LIMIT_KEY] = limit + 64 * 1024  # a form's own bytes
     content_type = request.headers.get("content-type", "")

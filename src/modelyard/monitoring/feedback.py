@@ -196,7 +196,7 @@ def _join(
             continue
         label_index = version.classes.index(label)
         if label_index < 0:
-            tally.refuse(predict_id, row, f"{label!r} is not one of the version's classes")
+            tally.refuse(predict_id, row, f"{_shown(label)} is not one of the version's classes")
             continue
         key = (answer.id, row)
         before = existing.get(key)
@@ -231,3 +231,9 @@ def _join(
             )
         )
     return rows
+
+
+def _shown(label: Any) -> str:
+    """A label as a refusal quotes it: cut short, so a huge label cannot swell the answer."""
+    text = repr(label)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
@@ -29,6 +28,7 @@ from modelyard.monitoring.schemas import (
     WebhookDeliveryRead,
     WindowKind,
 )
+from modelyard.monitoring.times import UtcTime
 from modelyard.pagination import MAX_ID
 from modelyard.registry.dependencies import ArtifactsDep, ModelName, OwnerId, VersionRef
 
@@ -112,9 +112,9 @@ async def post_feedback(
 )
 async def upload_feedback(
     name: ModelName,
-    upload: UploadDep,
-    session: SessionDep,
     user: CurrentUser,
+    upload: UploadDep,  # depends on CurrentUser: nobody's body is read before they are known
+    session: SessionDep,
     settings: MonitoringSettingsDep,
     skip_unknown: SkipUnknown,
     owner_id: OwnerId = None,
@@ -137,8 +137,9 @@ async def upload_feedback(
 
 
 Window = Annotated[WindowKind, Query(description="hour, day or week (UTC; weeks from Monday).")]
-Since = Annotated[datetime | None, Query(description="From this time (inclusive).")]
-Until = Annotated[datetime | None, Query(description="Before this time.")]
+# Naive times are UTC; times outside 1970..2999 are refused (422), so windows never overflow.
+Since = Annotated[UtcTime | None, Query(description="From this time (inclusive; UTC if naive).")]
+Until = Annotated[UtcTime | None, Query(description="Before this time (UTC if naive).")]
 
 
 @router.get("/models/{name}/versions/{version}/performance", response_model=PerformanceRead)
@@ -188,7 +189,7 @@ async def get_drift(
     since: Since = None,
     until: Until = None,
     reference_start: Annotated[
-        datetime | None,
+        UtcTime | None,
         Query(description="Compare with the window holding this time, not the training sample."),
     ] = None,
     drift_share: Annotated[
@@ -301,7 +302,8 @@ async def run_monitor(
     session: SessionDep,
     user: CurrentUser,
     at: Annotated[
-        datetime | None, Query(description="Evaluate the window holding this time (default: now).")
+        UtcTime | None,
+        Query(description="Evaluate the window holding this time (default: now; UTC if naive)."),
     ] = None,
 ) -> dict[str, str]:
     """Evaluate a monitor now, as a job, for the window holding ``at``."""

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from modelyard.pagination import MAX_ID
+
 __all__ = [
     "DriftRead",
     "DriftWindow",
@@ -25,7 +27,8 @@ __all__ = [
 
 WindowKind = Literal["hour", "day", "week"]
 PredictId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Label = Annotated[str, StringConstraints(max_length=200)] | int | float | bool
+MAX_LABEL_LENGTH = 200
+Label = Annotated[str, StringConstraints(max_length=MAX_LABEL_LENGTH)] | int | float | bool
 
 
 class FeedbackItem(BaseModel):
@@ -37,6 +40,7 @@ class FeedbackItem(BaseModel):
     row: int | None = Field(
         default=None,
         ge=0,
+        le=MAX_ID,
         description="The row of a multi-row request (0-based); may be left out for one row.",
     )
     label: Label = Field(description="The right class: one of the version's classes.")
@@ -138,7 +142,9 @@ class MonitorCheck(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: CheckKind
-    threshold: float = Field(ge=0, description="The value past which the monitor fires.")
+    threshold: float = Field(
+        ge=0, allow_inf_nan=False, description="The value past which the monitor fires."
+    )
     metric: Literal["accuracy", "estimated_accuracy"] | None = Field(
         default=None, description="metric_below: which metric."
     )
@@ -149,16 +155,19 @@ class MonitorCreate(BaseModel):
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     model: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    version: int | Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
-        default="latest", description="A version number, an alias or latest."
-    )
-    owner_id: int | None = Field(default=None, ge=1, description="Admins: whose model.")
+    version: (
+        Annotated[int, Field(ge=1, le=MAX_ID)]
+        | Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    ) = Field(default="latest", description="A version number, an alias or latest.")
+    owner_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="Admins: whose model.")
     check: MonitorCheck
     window: WindowKind = "day"
     interval_seconds: int = Field(
         default=3600, ge=60, le=31 * 86400, description="How often it runs (60 s to 31 days)."
     )
-    min_samples: int = Field(default=30, ge=1, description="Fewer rows: no state change.")
+    min_samples: int = Field(
+        default=30, ge=1, le=MAX_ID, description="Fewer rows: no state change."
+    )
     quiet_seconds: int = Field(
         default=0, ge=0, le=31 * 86400, description="After firing, stay silent this long."
     )

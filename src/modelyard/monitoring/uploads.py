@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from modelyard.monitoring.exceptions import InvalidFeedbackFile
-from modelyard.monitoring.schemas import FeedbackItem
+from modelyard.monitoring.schemas import MAX_LABEL_LENGTH, FeedbackItem
 
 __all__ = ["Entry", "csv_batches", "item_batches", "parquet_batches", "sniff_format"]
 
@@ -91,7 +92,13 @@ def csv_batches(file: IO[bytes]) -> Iterator[list[Entry]]:
                     details={"line": line},
                 )
             row = _row_number(record[row_at], line) if row_at is not None else None
-            batch.append((_checked_id(record[id_at], line), row, record[label_at]))
+            label = record[label_at]
+            if len(label) > MAX_LABEL_LENGTH:
+                raise InvalidFeedbackFile(
+                    f"line {line}: a label is at most {MAX_LABEL_LENGTH} characters",
+                    details={"line": line},
+                )
+            batch.append((_checked_id(record[id_at], line), row, label))
             if len(batch) >= BATCH:
                 yield batch
                 batch = []
@@ -114,9 +121,12 @@ def parquet_batches(file: IO[bytes]) -> Iterator[list[Entry]]:
             details={"columns": names[:20]},
         )
     columns = ["predict_id", "label"] + (["row"] if "row" in names else [])
+    _check_parquet_columns(parquet, columns)
     line = 0
     try:
         for record_batch in parquet.iter_batches(batch_size=BATCH, columns=columns):
+            _check_lengths(record_batch.column("predict_id"), MAX_ID_LENGTH, "predict_id", line)
+            _check_lengths(record_batch.column("label"), MAX_LABEL_LENGTH, "label", line)
             ids = record_batch.column("predict_id").to_pylist()
             labels = record_batch.column("label").to_pylist()
             rows = record_batch.column("row").to_pylist() if "row" in columns else [None] * len(ids)
@@ -136,3 +146,55 @@ def parquet_batches(file: IO[bytes]) -> Iterator[list[Entry]]:
             yield batch
     except (pa.ArrowException, OSError) as exc:
         raise InvalidFeedbackFile(f"the parquet file cannot be read: {exc}") from exc
+
+
+def _text_or_scalar(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_null(kind)
+    )
+
+
+def _check_parquet_columns(parquet: pq.ParquetFile, columns: list[str]) -> None:
+    """Refuse, from the metadata alone, columns of the wrong kind or far too many bytes.
+
+    A compressed column may expand to hundreds of megabytes; a row group whose columns
+    declare more than the longest allowed values could take is refused before it is read.
+    """
+    schema = parquet.schema_arrow
+    for name in columns:
+        if not _text_or_scalar(schema.field(name).type):
+            raise InvalidFeedbackFile(
+                f"the parquet column {name} must hold text, numbers or booleans",
+                details={"column": name, "type": str(schema.field(name).type)[:100]},
+            )
+    metadata = parquet.metadata
+    indexes = {metadata.schema.column(i).name: i for i in range(metadata.num_columns)}
+    widest = {"predict_id": MAX_ID_LENGTH, "label": MAX_LABEL_LENGTH, "row": 8}
+    for group_index in range(metadata.num_row_groups):
+        group = metadata.row_group(group_index)
+        for name in columns:
+            limit = group.num_rows * (widest[name] * 4 + 16) + 1024 * 1024
+            if group.column(indexes[name]).total_uncompressed_size > limit:
+                raise InvalidFeedbackFile(
+                    f"the parquet column {name} holds values longer than allowed",
+                    details={"column": name, "row_group": group_index},
+                )
+
+
+def _check_lengths(column: pa.Array, most: int, name: str, line: int) -> None:
+    """Refuse values longer than ``most`` before any becomes a Python object."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return
+    lengths = pc.utf8_length(column)
+    too_long = pc.greater(lengths, most)
+    if pc.any(too_long).as_py():
+        first = pc.index(too_long, True).as_py()
+        raise InvalidFeedbackFile(
+            f"row {line + first + 1}: a {name} is at most {most} characters",
+            details={"line": line + first + 1},
+        )
