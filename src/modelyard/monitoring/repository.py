@@ -304,13 +304,19 @@ def due_monitor_ids(session: Session, now: datetime) -> list[int]:
 
 
 def claim_monitor_run(
-    session: Session, monitor_id: int, seen_next_run: datetime, next_run: datetime
+    session: Session, monitor_id: int, seen_next_run: datetime, next_run: datetime, now: datetime
 ) -> bool:
     """Move a due monitor's next run on, only if no one else did since it was read: of two
-    replicas (or workers) that found it due, exactly one wins."""
+    replicas (or workers) that found it due, exactly one wins. Still due is part of the
+    condition: a replica that read the row after another had moved it on (the due list read
+    before that commit, the row after it) sees the new time, which must not match."""
     result = session.execute(
         update(Monitor)
-        .where(Monitor.id == monitor_id, Monitor.next_run_at == seen_next_run)
+        .where(
+            Monitor.id == monitor_id,
+            Monitor.next_run_at == seen_next_run,
+            Monitor.next_run_at <= now,
+        )
         .values(next_run_at=next_run)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -36,7 +36,9 @@ def submit_due(database: Database, executor: JobExecutor, now: datetime | None =
             if monitor is None:
                 continue
             next_run = now + timedelta(seconds=monitor.interval_seconds)
-            if not repository.claim_monitor_run(session, monitor_id, monitor.next_run_at, next_run):
+            if not repository.claim_monitor_run(
+                session, monitor_id, monitor.next_run_at, next_run, now
+            ):
                 continue  # another replica took it
             submit_job(
                 session,
