@@ -17,7 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from modelyard.db import Database
+from tests.conftest import TEST_BROKER_URL
 from tests.helpers import running_server
+from tests.jobs.conftest import SESSION_QUEUE, celery_worker  # noqa: F401 - the worker fixture
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 DOCUMENTED_BASE = "http://127.0.0.1:8000"
@@ -41,9 +44,17 @@ def test_the_tour_block_is_where_the_test_looks() -> None:
 # A real server, a first model upload (its worker process starts) and a projection job:
 # 150-170 s measured at load 13-27 (not yet measured on a quiet machine).
 @pytest.mark.timeout(600)
-def test_the_readme_tour_runs_as_written(tmp_path: Path) -> None:
+def test_the_readme_tour_runs_as_written(
+    tmp_path: Path, data_dir: Path, database: Database
+) -> None:
     # No UMAP warm-up: minutes of CPU the tour (PCA) does not need, beside the suite's tests.
-    with running_server(tmp_path, env={"MODELYARD_VISUALIZATION_WARM_UP": "false"}) as (base, _):
+    env = {"MODELYARD_VISUALIZATION_WARM_UP": "false"}
+    folder = tmp_path
+    if TEST_BROKER_URL:
+        # The session's Celery worker runs the projection: its queue, its data folder.
+        env["MODELYARD_JOBS_QUEUE_NAME"] = SESSION_QUEUE
+        folder = data_dir
+    with running_server(folder, env=env) as (base, _):
         tour = tmp_path / "tour"  # the reader's folder: the model and the sample go there
         tour.mkdir()
         script = tour_script().replace(DOCUMENTED_BASE, base)
