@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 
 import httpx
 import numpy as np
@@ -19,6 +18,7 @@ import skops.io as sio
 from tests.registry.factories import classifier
 from tests.training.helpers import unique
 from tests.web import test_browser as shared
+from tests.web import test_browser_first_use as first_use
 from tests.web.test_browser import CHROMIUM, PASSWORD, sign_up
 
 pytestmark = [
@@ -30,30 +30,15 @@ pytestmark = [
 ]
 
 if CHROMIUM.exists():
-    from playwright.sync_api import Browser, Page, expect
+    from playwright.sync_api import Page, expect
 
+# test_browser.py's server and browser; test_browser_first_use.py's 1400 px page that fails on
+# a script error.
 server = shared.server
 browser = shared.browser
+page = first_use.page
 
 SCHEMA = [{"name": "a", "type": "float"}, {"name": "b", "type": "float"}]
-
-
-@pytest.fixture
-def page(browser: Browser, server: str) -> Iterator[Page]:
-    opened = shared._new_page(browser, server, viewport={"width": 1400, "height": 1000})
-    problems: list[str] = []
-    opened.on(
-        "console",
-        lambda message: (
-            problems.append(message.text)
-            if message.type == "error" and not message.text.startswith("Failed to load resource")
-            else None
-        ),
-    )
-    opened.on("pageerror", lambda error: problems.append(str(error)))
-    yield opened
-    opened.context.close()
-    assert not problems, problems
 
 
 def _served_with_feedback(server: str, email: str) -> None:

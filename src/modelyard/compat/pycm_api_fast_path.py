@@ -39,6 +39,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from modelyard.asgi_body import read_body, replay
 from modelyard.auth import service as auth
 from modelyard.compat.pycm_api_schemas import PycmCMCreate
 from modelyard.errors import ModelyardError, NotFound, error_response, exception_response
@@ -87,7 +88,7 @@ class PycmCreateFastPath:
             await self.app(scope, receive, send)
             return
         try:
-            body = await _read_body(receive)
+            body = await read_body(receive)
         except ClientDisconnect:
             error_log.debug("client disconnected before its /cm/create request was read")
             return
@@ -102,11 +103,11 @@ class PycmCreateFastPath:
                 self.answered += 1
                 return
             del scope["route"]
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay(body, receive), send)
             return
         created, owner_id = _fast_create(scope, body)
         if created is None or owner_id is None:
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay(body, receive), send)
             return
         self.answered += 1
         scope["route"] = self._route
@@ -217,32 +218,3 @@ def _fast_create(scope: Scope, body: bytes) -> tuple[ConfusionMatrixCreate | Non
     if not evaluation.is_small(created):
         return None, None
     return created, cached.id
-
-
-async def _read_body(receive: Receive) -> bytes:
-    """The whole body, as ``Request.body`` reads it (``ClientDisconnect`` if the client left)."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunk = message.get("body", b"")
-        if chunk:
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that gives the body already read, then whatever the client sends next."""
-    given = False
-
-    async def replay() -> Message:
-        nonlocal given
-        if not given:
-            given = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay

@@ -32,6 +32,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from modelyard.asgi_body import read_body
 from modelyard.errors import ModelyardError, error_response, exception_response
 from modelyard.registry.schemas import MODEL_NAME_PATTERN, VERSION_REF_PATTERN, ServingTarget
 from modelyard.serving import service
@@ -109,7 +110,7 @@ class PredictFastPath:
 
         try:
             try:
-                body = await _read_body(receive)
+                body = await read_body(receive)
                 core: service.ServingCore = scope["app"].state.serving
                 result = await core.predict(
                     target, body, predict_id=predict_id, user_id=user_id, source="native"
@@ -176,18 +177,3 @@ def _cached_context(scope: Scope, name: str, version: str | None) -> PredictCont
     return cached_context(
         state.security, state.serving, raw, (name, version, None), count_miss=False
     )
-
-
-async def _read_body(receive: Receive) -> bytes:
-    """The whole body, as ``Request.body`` reads it (``ClientDisconnect`` if the client left)."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunk = message.get("body", b"")
-        if chunk:
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
